@@ -1,0 +1,139 @@
+"""The `loa` command: start, serve, migrate, relay, events dlq, config."""
+
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()  # before anything opens a socket: nameko runs on green threads
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from shared.config import SERVICES, Settings, settings_or_exit  # noqa: E402
+
+
+def _cmd_start(args: argparse.Namespace) -> None:
+    from loa.runner import embedded_settings, serve
+
+    settings = embedded_settings(settings_or_exit())
+    serve(settings, list(SERVICES))
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from loa.runner import embedded_settings, serve
+
+    settings = settings_or_exit()
+    if settings.storage_backend == "local" or not settings.signing_key:
+        settings = embedded_settings(settings)
+    serve(settings, args.services or list(SERVICES))
+
+
+def _cmd_migrate(args: argparse.Namespace) -> None:
+    from loa.runner import migrate
+    from shared.logging import configure_logging
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, "text")
+    migrate(settings, args.services or list(SERVICES))
+    print("migrated:", ", ".join(args.services or SERVICES))
+
+
+def _cmd_relay(args: argparse.Namespace) -> None:
+    """A relay on its own (for operations and tests): publishes one service's outbox."""
+    from loa.runner import service_class
+    from shared.db import make_cooperative
+    from shared.events.publisher import ConfirmingPublisher
+    from shared.events.relay import OutboxRelay
+    from shared.logging import configure_logging
+    from shared.runtime.resources import database_for
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    make_cooperative()
+    service_class(args.service)  # validates the name
+    metadata = __import__(f"services.{args.service}.models", fromlist=["metadata"]).metadata
+    db = database_for(settings, args.service, metadata)
+    relay = OutboxRelay(
+        db,
+        metadata,
+        ConfirmingPublisher(settings.amqp_uri, queue_type=settings.queue_type),
+        batch=settings.relay_batch,
+        interval=settings.relay_interval_ms / 1000,
+    )
+    try:
+        relay.run()
+    except KeyboardInterrupt:
+        relay.stop()
+
+
+def _cmd_dlq(args: argparse.Namespace) -> None:
+    from kombu import Connection
+
+    from shared.events.deadletter import list_parked, replay_parked
+
+    settings = settings_or_exit()
+    with Connection(settings.amqp_uri, connect_timeout=5) as conn:
+        if args.dlq_action == "list":
+            parked = list_parked(conn, limit=args.limit, queue_type=settings.queue_type)
+            if args.json:
+                print(json.dumps([p.as_dict() for p in parked], ensure_ascii=False, indent=2))
+                return
+            if not parked:
+                print("the dead-letter queue is empty")
+            for p in parked:
+                print(f"{p.message_id}  {p.event_type}  from {p.queue}  attempts={p.attempts}  "
+                      f"parked {p.parked_at}\n    {p.error}")
+        else:
+            ids = None if args.all else args.ids
+            if not args.all and not ids:
+                raise SystemExit("loa: give message ids to replay, or --all")
+            done = replay_parked(conn, ids, queue_type=settings.queue_type)
+            print(f"replayed {len(done)} message(s)")
+            for p in done:
+                print(f"  {p.message_id} -> {p.queue}")
+
+
+def _cmd_config(args: argparse.Namespace) -> None:
+    """Print the table of variables (the README's table comes from here)."""
+    print("| variable | default | meaning |\n|---|---|---|")
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else ""
+        print(f"| `LOA_{name.upper()}` | `{default}` | {field.description or ''} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="loa", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("start", help="run every service in one process on the embedded defaults")
+    p = sub.add_parser("serve", help="run some services in this process")
+    p.add_argument("services", nargs="*", default=[])
+    p = sub.add_parser("migrate", help="apply every service's database migrations")
+    p.add_argument("services", nargs="*", default=[])
+    p = sub.add_parser("relay", help="run one service's outbox relay on its own")
+    p.add_argument("service", choices=list(SERVICES))
+    ev = sub.add_parser("events", help="the event bus")
+    evs = ev.add_subparsers(dest="events_command", required=True)
+    dlq = evs.add_parser("dlq", help="messages parked in the dead-letter queue")
+    dlqs = dlq.add_subparsers(dest="dlq_action", required=True)
+    lst = dlqs.add_parser("list", help="show parked messages and why")
+    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("--json", action="store_true")
+    rp = dlqs.add_parser("replay", help="send parked messages back to their queue")
+    rp.add_argument("ids", nargs="*")
+    rp.add_argument("--all", action="store_true")
+    sub.add_parser("config", help="print the table of environment variables")
+    args = parser.parse_args(argv)
+    handlers = {
+        "start": _cmd_start,
+        "serve": _cmd_serve,
+        "migrate": _cmd_migrate,
+        "relay": _cmd_relay,
+        "events": _cmd_dlq,
+        "config": _cmd_config,
+    }
+    handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

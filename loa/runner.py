@@ -1,0 +1,116 @@
+"""Starting services: migrate, declare the bus, run nameko containers, stop cleanly on signals."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import logging
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+
+import eventlet
+from nameko.runners import ServiceRunner
+
+from shared.config import SERVICES, Settings
+from shared.db import make_cooperative
+from shared.events.topology import declare_topology
+from shared.logging import configure_logging
+from shared.migrations import upgrade
+from shared.runtime.config import nameko_config
+from shared.runtime.events import wait_for_broker
+
+log = logging.getLogger("loa")
+
+SERVICE_CLASSES: dict[str, str] = {
+    "media": "services.media.service:MediaService",
+    "publishing": "services.publishing.service:PublishingService",
+    "feedback": "services.feedback.service:FeedbackService",
+    "search": "services.search.service:SearchService",
+    "gateway": "services.gateway.service:GatewayService",
+}
+
+
+def service_class(name: str) -> type:
+    module, attr = SERVICE_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """One-machine defaults: data folder created, a signing key kept in it if none is given."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.signing_key:
+        return settings
+    key_file = settings.data_dir / ".signing-key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return settings.model_copy(update={"signing_key": key_file.read_text().strip()})
+
+
+def migrate(settings: Settings, services: list[str]) -> None:
+    for name in services:
+        upgrade(name, settings.database_url(name))
+
+
+def prepare(settings: Settings, services: list[str]) -> None:
+    """Everything that must be true before the first message moves."""
+    make_cooperative()
+    migrate(settings, services)
+    conn = wait_for_broker(settings.amqp_uri, "loa")
+    try:
+        declare_topology(conn, queue_type=settings.queue_type)
+    finally:
+        conn.release()
+
+
+def serve(settings: Settings, services: list[str]) -> None:
+    """Run the named services in this process until SIGINT/SIGTERM, then stop them cleanly."""
+    configure_logging(settings.log_level, settings.log_format)
+    unknown = [s for s in services if s not in SERVICES]
+    if unknown:
+        raise SystemExit(f"loa: unknown service(s) {unknown}; choose from {list(SERVICES)}")
+    prepare(settings, services)
+    runner = ServiceRunner(nameko_config(settings))
+    for name in services:
+        runner.add_service(service_class(name))
+    runner.start()
+    health = None
+    if "gateway" not in services and settings.health_port:
+        from shared.runtime.healthserver import start_health_server
+
+        health = start_health_server(settings, services)
+    log.info("loa is running: %s", ", ".join(services))
+    if "gateway" in services:
+        log.info("gateway on http://%s:%s", settings.http_host, settings.http_port)
+    _wait(runner)
+    if health is not None:
+        health.kill()
+    log.info("loa stopped")
+
+
+def _wait(runner: ServiceRunner) -> None:
+    def shutdown(signum: int, frame: Any) -> None:
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    runnlet = eventlet.spawn(runner.wait)
+    while True:
+        try:
+            runnlet.wait()
+            return
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            raise
+        except KeyboardInterrupt:
+            log.info("stopping (Ctrl-C again to kill)")
+            try:
+                runner.stop()
+            except KeyboardInterrupt:
+                runner.kill()
+
+
+def data_paths(settings: Settings) -> list[Path]:
+    return [settings.data_dir, settings.objects_dir, settings.index_dir]

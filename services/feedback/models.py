@@ -1,0 +1,8 @@
+"""Tables owned by the feedback service (its own database; no other service reads them)."""
+
+from sqlalchemy import MetaData
+
+from shared.events.tables import add_event_tables
+
+metadata = MetaData()
+outbox, applied_events = add_event_tables(metadata)

@@ -1,0 +1,167 @@
+"""Configuration from environment variables only, validated once at start.
+
+Moving a part from its embedded default to a real server (SQLite to PostgreSQL, local directory to
+S3, tantivy to Elasticsearch) is a change of variables and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES: tuple[str, ...] = ("media", "publishing", "feedback", "search", "gateway")
+
+
+class Settings(BaseSettings):
+    """Every setting loa reads. The README's table of variables is generated from this class."""
+
+    model_config = SettingsConfigDict(env_prefix="LOA_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("data"), description="Folder for every embedded part's data")
+    amqp_uri: str = Field(
+        "amqp://guest:guest@localhost:5672/",
+        description="RabbitMQ URI (amqp://user:pass@host/vhost)",
+    )
+    queue_type: Literal["classic", "quorum"] = Field(
+        "classic", description="RabbitMQ queue type for durable queues (quorum on a cluster)"
+    )
+    media_database_url: str | None = Field(None, description="SQLAlchemy URL of media's database")
+    publishing_database_url: str | None = Field(None, description="… of publishing's database")
+    feedback_database_url: str | None = Field(None, description="… of feedback's database")
+    search_database_url: str | None = Field(None, description="… of search's database")
+    gateway_database_url: str | None = Field(None, description="… of gateway's database")
+    database_url_template: str | None = Field(
+        None,
+        description="URL for every service without its own, {service} replaced by its name "
+        "(e.g. postgresql+psycopg2://loa:…@db/loa_{service})",
+    )
+    db_pool_size: int = Field(0, ge=0, le=500, description="Pool size; 0 = max_workers + 4")
+    db_pool_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a pooled DB connection"
+    )
+
+    storage_backend: Literal["local", "s3"] = Field("local", description="Object storage kind")
+    storage_dir: Path | None = Field(
+        None, description="Objects folder (local); default data/objects"
+    )
+    s3_endpoint: str | None = Field(None, description="S3 host:port (s3)")
+    s3_access_key: str | None = Field(None, description="S3 access key (s3)")
+    s3_secret_key: str | None = Field(None, description="S3 secret key (s3)")
+    s3_bucket: str = Field("loa", description="S3 bucket (s3)")
+    s3_secure: bool = Field(False, description="Use HTTPS to reach S3 (s3)")
+    s3_region: str = Field("us-east-1", description="S3 region (s3)")
+
+    search_backend: Literal["tantivy", "elasticsearch"] = Field(
+        "tantivy", description="Search index kind"
+    )
+    search_dir: Path | None = Field(None, description="tantivy index folder; default data/search")
+    elasticsearch_url: str | None = Field(None, description="Elasticsearch URL (elasticsearch)")
+    elasticsearch_index_prefix: str = Field("loa", description="Prefix of index names")
+
+    http_host: str = Field("0.0.0.0", description="Gateway bind address")
+    http_port: int = Field(8000, ge=1, le=65535, description="Gateway port")
+    health_port: int = Field(
+        8081, ge=0, le=65535, description="/livez /readyz /metrics port of a lone service (0=off)"
+    )
+    public_url: str = Field("http://localhost:8000", description="Base URL users reach loa at")
+    signing_key: str | None = Field(
+        None, description="Secret for signed download URLs; embedded start makes one in data_dir"
+    )
+    max_workers: int = Field(10, ge=1, le=200, description="Concurrent workers per service")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    log_format: Literal["json", "text"] = Field("json", description="Log line format")
+    relay_interval_ms: int = Field(
+        200, ge=1, le=60000, description="Outbox relay poll interval (it is also woken on commit)"
+    )
+    relay_batch: int = Field(500, ge=1, le=10000, description="Outbox rows published per batch")
+    event_retry_delays_ms: str = Field(
+        "1000,5000,30000", description="Backoff before each retry of a failing handler; then DLQ"
+    )
+
+    @field_validator("event_retry_delays_ms")
+    @classmethod
+    def _delays(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ValueError("must be a comma-separated list of positive integers (milliseconds)")
+        return ",".join(parts)
+
+    @field_validator("amqp_uri")
+    @classmethod
+    def _amqp(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @property
+    def retry_delays_ms(self) -> list[int]:
+        return [int(p) for p in self.event_retry_delays_ms.split(",")]
+
+    def database_url(self, service: str) -> str:
+        """The service's own database; a SQLite file in data_dir unless a URL is given."""
+        url = getattr(self, f"{service}_database_url", None)
+        if url:
+            return url
+        if self.database_url_template:
+            return self.database_url_template.replace("{service}", service)
+        return f"sqlite:///{(self.data_dir / f'{service}.sqlite3').resolve()}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return (self.storage_dir or self.data_dir / "objects").resolve()
+
+    @property
+    def index_dir(self) -> Path:
+        return (self.search_dir or self.data_dir / "search").resolve()
+
+    def check_complete(self) -> None:
+        """Cross-field rules: a chosen backend must have what it needs."""
+        if self.storage_backend == "s3":
+            for name in ("s3_endpoint", "s3_access_key", "s3_secret_key"):
+                if not getattr(self, name):
+                    raise ConfigError(f"LOA_{name.upper()} is required when LOA_STORAGE_BACKEND=s3")
+        if self.search_backend == "elasticsearch" and not self.elasticsearch_url:
+            raise ConfigError(
+                "LOA_ELASTICSEARCH_URL is required when LOA_SEARCH_BACKEND=elasticsearch"
+            )
+        for service in SERVICES:
+            url = self.database_url(service)
+            if not url.startswith(("sqlite:", "postgresql")):
+                raise ConfigError(
+                    f"LOA_{service.upper()}_DATABASE_URL must be a sqlite:// or postgresql:// URL"
+                )
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+def load_settings() -> Settings:
+    """Read and validate settings, raising ConfigError with one line naming the variable."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "LOA_" + str(err["loc"][0]).upper() if err["loc"] else "LOA_*"
+        raise ConfigError(f"{name}: {err['msg']}") from None
+    settings.check_complete()
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def settings_or_exit() -> Settings:
+    """For process start: a wrong setting stops the process with one line naming the variable."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"loa: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

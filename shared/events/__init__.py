@@ -1,0 +1,1 @@
+"""Events between services: catalog, envelope, outbox, relay, idempotent inbox, dead letters."""

@@ -1,0 +1,46 @@
+"""Writing events in the same transaction as the change they describe (the outbox pattern).
+
+If the transaction rolls back, the event never existed; if it commits, the relay will publish it
+even if the process dies right after.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import MetaData, insert
+from sqlalchemy.orm import Session
+
+from shared.events.envelope import Envelope
+from shared.events.tables import get_event_tables
+
+
+def record_event(
+    session: Session,
+    metadata: MetaData,
+    event_type: str,
+    payload: Any,
+    *,
+    version: int | None = None,
+) -> Envelope:
+    """Validate the event and add it to this unit of work's outbox."""
+    envelope = Envelope.new(
+        event_type,
+        payload,
+        producer=session.info.get("producer", "unknown"),
+        version=version,
+        correlation_id=session.info.get("correlation_id"),
+    )
+    outbox, _ = get_event_tables(metadata)
+    session.execute(
+        insert(outbox).values(
+            event_id=envelope.id,
+            type=envelope.type,
+            version=envelope.version,
+            body=envelope.to_json(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    session.info["events_added"] = True
+    return envelope
