@@ -39,6 +39,22 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
     print("migrated:", ", ".join(args.services or SERVICES))
 
 
+def _cmd_makemigration(args: argparse.Namespace) -> None:
+    """For developers: a new migration of one service, from its models (autogenerate)."""
+    import tempfile
+
+    from alembic import command
+
+    from shared.migrations import alembic_config, upgrade
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/scratch.sqlite3"
+        upgrade(args.service, url)
+        command.revision(
+            alembic_config(args.service, url), message=args.message, autogenerate=True
+        )
+
+
 def _cmd_relay(args: argparse.Namespace) -> None:
     """A relay on its own (for operations and tests): publishes one service's outbox."""
     from loa.runner import service_class
@@ -110,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("services", nargs="*", default=[])
     p = sub.add_parser("migrate", help="apply every service's database migrations")
     p.add_argument("services", nargs="*", default=[])
+    p = sub.add_parser("makemigration", help="(developers) autogenerate a service migration")
+    p.add_argument("service")
+    p.add_argument("-m", "--message", required=True)
     p = sub.add_parser("relay", help="run one service's outbox relay on its own")
     p.add_argument("service", choices=list(SERVICES))
     ev = sub.add_parser("events", help="the event bus")
@@ -129,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         "serve": _cmd_serve,
         "migrate": _cmd_migrate,
         "relay": _cmd_relay,
+        "makemigration": _cmd_makemigration,
         "events": _cmd_dlq,
         "config": _cmd_config,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import weakref
 from typing import Any
 
 from nameko.containers import WorkerContext
@@ -19,6 +21,7 @@ from shared.runtime.config import settings_of
 from shared.runtime.resources import database_for
 
 log = logging.getLogger(__name__)
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{8,100}")
 
 
 class DatabaseProvider(DependencyProvider):
@@ -57,15 +60,22 @@ class Correlation(DependencyProvider):
     enough for the id to follow the work across services.
     """
 
+    def setup(self) -> None:
+        self._tokens: weakref.WeakKeyDictionary[WorkerContext, Any] = weakref.WeakKeyDictionary()
+
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         cid = worker_ctx.data.get("correlation_id")
         if not cid:
-            cid = new_id()
+            request = worker_ctx.args[0] if worker_ctx.args else None
+            headers = getattr(request, "headers", None)
+            supplied = headers.get("X-Correlation-Id", "") if headers is not None else ""
+            # A caller's id is kept only if it is a sane token, never arbitrary text.
+            cid = supplied if _SAFE_ID.fullmatch(supplied or "") else new_id()
             worker_ctx.data["correlation_id"] = cid
-        worker_ctx.data["_loa_token"] = correlation_id.set(cid)
+        self._tokens[worker_ctx] = correlation_id.set(cid)
 
     def worker_teardown(self, worker_ctx: WorkerContext) -> None:
-        token = worker_ctx.data.pop("_loa_token", None)
+        token = self._tokens.pop(worker_ctx, None)
         if token is not None:
             try:
                 correlation_id.reset(token)

@@ -1,0 +1,284 @@
+"""The gateway's HTTP layer: routing, one error format (RFC 9457), OpenAPI from the same table.
+
+Routes are plain functions registered with @route in services/gateway/routes/*.py; each gets a
+RequestContext (request, RPC to the services, storage, settings) and returns data (sent as JSON),
+(status, data) or a werkzeug Response. Every route appears in /openapi.json because the table
+that dispatches requests is the table the document is made from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import eventlet
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from shared.config import Settings
+from shared.errors import BadRequest, LoaError, PayloadTooLarge, Unavailable
+from shared.logging import correlation_id
+from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from shared.runtime.rpc import as_loa_error
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+PROBLEM_JSON = "application/problem+json"
+MAX_JSON_BYTES = 2 * 1024 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+}
+
+
+@dataclass
+class RouteSpec:
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    summary: str
+    tags: list[str]
+    request_model: type[BaseModel] | None = None
+    response_model: type[BaseModel] | None = None
+    responses: dict[int, str] = field(default_factory=dict)
+    response_content_type: str = "application/json"
+    request_content_type: str | None = None
+    public: bool = True
+    description: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def route(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tags: list[str] | None = None,
+    request_model: type[BaseModel] | None = None,
+    response_model: type[BaseModel] | None = None,
+    responses: dict[int, str] | None = None,
+    response_content_type: str = "application/json",
+    request_content_type: str | None = None,
+    public: bool = True,
+    query: dict[str, str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        ROUTES.append(
+            RouteSpec(
+                method=method.upper(),
+                path=path,
+                handler=fn,
+                summary=summary,
+                tags=tags or [],
+                request_model=request_model,
+                response_model=response_model,
+                responses=responses or {},
+                response_content_type=response_content_type,
+                request_content_type=request_content_type,
+                public=public,
+                description=(fn.__doc__ or "").strip(),
+                query=query or {},
+            )
+        )
+        return fn
+
+    return register
+
+
+class Services:
+    """RPC to the other services with a deadline: a service that does not answer is a 503."""
+
+    def __init__(self, proxies: dict[str, Any], timeout: float = 15.0) -> None:
+        self._proxies = proxies
+        self.timeout = timeout
+
+    def call(
+        self, service: str, method: str, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        proxy = self._proxies[service]
+        reply = getattr(proxy, method).call_async(*args, **kwargs)
+        try:
+            with eventlet.Timeout(timeout or self.timeout):
+                return reply.result()
+        except eventlet.Timeout:
+            raise Unavailable(
+                f"Dịch vụ {service} không trả lời kịp / the {service} service did not answer "
+                f"within {timeout or self.timeout:.0f}s"
+            ) from None
+
+
+@dataclass
+class RequestContext:
+    request: Request
+    services: Services
+    settings: Settings
+    store: Any
+    db: Any
+    path_params: dict[str, Any]
+
+    def json(self, model: type[M]) -> M:
+        """The request body validated against model; clear 4xx errors otherwise."""
+        req = self.request
+        ctype = (req.mimetype or "").lower()
+        if ctype != "application/json":
+            raise UnsupportedMediaType(
+                f"Nội dung phải là JSON / the body must be JSON (Content-Type: application/json), "
+                f"got {ctype or 'nothing'}"
+            )
+        if req.content_length is not None and req.content_length > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"the body is larger than {MAX_JSON_BYTES} bytes")
+        raw = req.get_data(cache=True)
+        if len(raw) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"the body is larger than {MAX_JSON_BYTES} bytes")
+        if not raw.strip():
+            raise BadRequest("Thiếu nội dung / the request body is empty")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"JSON không hợp lệ / malformed JSON: {exc}") from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed(exc) from None
+
+
+class UnsupportedMediaType(LoaError):
+    status = 415
+    title = "Kiểu nội dung không hỗ trợ / Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class MethodNotAllowedError(LoaError):
+    status = 405
+    title = "Phương thức không được phép / Method not allowed"
+    slug = "method-not-allowed"
+
+
+class ValidationFailed(LoaError):
+    status = 422
+    title = "Dữ liệu không hợp lệ / Invalid input"
+    slug = "invalid-input"
+
+    def __init__(self, exc: ValidationError) -> None:
+        self.errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in self.errors[:5])
+        super().__init__(detail, self.errors[0]["field"] if self.errors else None)
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        problem = super().to_problem(instance)
+        problem["errors"] = self.errors
+        return problem
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    problem.setdefault("correlation_id", correlation_id.get())
+    resp = Response(
+        json.dumps(problem, ensure_ascii=False), status=problem["status"], mimetype=PROBLEM_JSON
+    )
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    if isinstance(data, BaseModel):
+        body = data.model_dump_json()
+    else:
+        body = json.dumps(data, ensure_ascii=False, default=str)
+    return Response(body, status=status, mimetype="application/json")
+
+
+class Router:
+    def __init__(self, routes: list[RouteSpec]) -> None:
+        self.routes = routes
+        self.map = Map(
+            [Rule(r.path, endpoint=i, methods=[r.method]) for i, r in enumerate(routes)],
+            strict_slashes=False,
+        )
+
+    def dispatch(
+        self, make_ctx: Callable[[Request, dict[str, Any]], RequestContext], request: Request
+    ) -> Response:
+        started = time.perf_counter()
+        adapter = self.map.bind_to_environ(request.environ)
+        label = "unmatched"
+        try:
+            try:
+                endpoint, params = adapter.match()
+            except RouteNotFound:
+                raise _NoRoute(
+                    f"Không có địa chỉ này / no route for {request.method} {request.path}"
+                ) from None
+            except MethodNotAllowed as exc:
+                allowed = ", ".join(sorted(exc.valid_methods or []))
+                raise MethodNotAllowedError(
+                    f"{request.method} is not allowed on {request.path}; use {allowed}"
+                ) from None
+            spec = self.routes[endpoint]
+            label = spec.path
+            result = spec.handler(make_ctx(request, params), **params)
+            response = _to_response(result)
+        except LoaError as exc:
+            response = problem_response(exc.to_problem(request.path))
+        except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into 500s
+            known = as_loa_error(exc)
+            if known is not None:
+                response = problem_response(known.to_problem(request.path))
+            else:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                response = problem_response(
+                    LoaError(
+                        "Đã có lỗi hệ thống; hãy thử lại hoặc báo quản trị viên kèm mã tương quan "
+                        "/ an internal error occurred; retry or report it with the correlation id"
+                    ).to_problem(request.path)
+                )
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        cid = correlation_id.get()
+        if cid:
+            response.headers["X-Correlation-Id"] = cid
+        HTTP_REQUESTS.labels(request.method, label, str(response.status_code)).inc()
+        HTTP_SECONDS.labels(label).observe(time.perf_counter() - started)
+        return response
+
+
+class _NoRoute(LoaError):
+    status = 404
+    title = "Không tìm thấy / Not found"
+    slug = "not-found"
+
+
+def _to_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
+        return json_response(result[1], status=result[0])
+    return json_response(result)
+
+
+_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def openapi_path(path: str) -> str:
+    return _PARAM.sub(lambda m: "{" + m.group(2) + "}", path)
