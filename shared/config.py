@@ -83,6 +83,50 @@ class Settings(BaseSettings):
         "1000,5000,30000", description="Backoff before each retry of a failing handler; then DLQ"
     )
 
+    # --- feedback (issue 5) ---
+    feedback_pii_key: str | None = Field(
+        None,
+        description="Fernet key (urlsafe base64, 32 bytes) encrypting citizens' personal data; "
+        "embedded start makes one in data_dir",
+    )
+    feedback_hotline_secret: str | None = Field(
+        None, description="HMAC secret shared with the 1022 call center's webhook"
+    )
+    feedback_webhook_max_age_s: int = Field(
+        300, ge=10, le=3600, description="Signed webhooks older than this are refused (replays)"
+    )
+    feedback_facebook_app_secret: str | None = Field(
+        None, description="Facebook app secret (X-Hub-Signature-256 of page webhooks)"
+    )
+    feedback_facebook_verify_token: str | None = Field(
+        None, description="Token Facebook echoes when subscribing the page webhook"
+    )
+    feedback_facebook_page_token: str | None = Field(
+        None, description="Page access token for replies through the Send API"
+    )
+    feedback_facebook_api_url: str = Field(
+        "https://graph.facebook.com/v19.0", description="Facebook Graph API base URL"
+    )
+    feedback_zalo_app_id: str | None = Field(None, description="Zalo app id (webhook mac)")
+    feedback_zalo_oa_secret: str | None = Field(
+        None, description="Zalo Official Account secret key (X-ZEvent-Signature)"
+    )
+    feedback_zalo_access_token: str | None = Field(
+        None, description="Zalo OA access token for replies"
+    )
+    feedback_zalo_api_url: str = Field(
+        "https://openapi.zalo.me", description="Zalo OA Open API base URL"
+    )
+    feedback_open311_api_keys: str = Field(
+        "", description="Comma-separated API keys allowed to POST Open311 requests"
+    )
+    feedback_portal_rate: str = Field(
+        "10/60", description="Portal submissions allowed per client: count/seconds"
+    )
+    feedback_max_attachment_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest attachment (call recording, photo)"
+    )
+
     @field_validator("event_retry_delays_ms")
     @classmethod
     def _delays(cls, value: str) -> str:

@@ -58,6 +58,7 @@ class AssetReadyV1(Payload):
     unit_id: str | None = None
     renditions: dict[str, str] = {}
     version: int = Field(1, ge=1)
+    subtitles_text: str = Field("", max_length=200000)  # for search; optional
 
 
 class TranscodeProgressV1(Payload):
@@ -78,6 +79,21 @@ class TranscodeFailedV1(Payload):
 class AssetDeletedV1(Payload):
     asset_id: str
     version: int = Field(1, ge=1)
+
+
+class UploadCompletedV1(Payload):
+    """Internal to media: every byte of an upload arrived; assemble, hash and probe it."""
+
+    upload_id: str
+
+
+class TranscodeRequestedV1(Payload):
+    """Internal to media: one job message on the transcode work queue."""
+
+    job_id: str
+    asset_id: str
+    profile: str
+    attempt: int = Field(1, ge=1)
 
 
 # --- publishing ---------------------------------------------------------------------------
@@ -102,6 +118,7 @@ class ItemPublishedV1(Payload):
     status: str = "published"
     published_at: datetime | None = None
     version: int = Field(ge=1)
+    audience: Literal["public", "internal"] = "public"  # internal: staff only (e.g. CBCC bulletin)
 
 
 class ItemWithdrawnV1(Payload):
@@ -177,6 +194,8 @@ CATALOG: dict[tuple[str, int], type[Payload]] = {
     ("media.transcode_progress", 1): TranscodeProgressV1,
     ("media.transcode_failed", 1): TranscodeFailedV1,
     ("media.asset_deleted", 1): AssetDeletedV1,
+    ("media.upload_completed", 1): UploadCompletedV1,
+    ("media.transcode_requested", 1): TranscodeRequestedV1,
     ("publishing.item_approved", 1): ItemApprovedV1,
     ("publishing.item_published", 1): ItemPublishedV1,
     ("publishing.item_withdrawn", 1): ItemWithdrawnV1,

@@ -41,6 +41,7 @@ SUBSCRIPTIONS: dict[str, Subscription] = {
     for s in (
         Subscription("publishing.media", ("media.asset_ready", "media.transcode_failed")),
         Subscription("publishing.feedback", ("feedback.answer_published",)),
+        Subscription("publishing.media_catalog", ("media.asset_uploaded", "media.asset_deleted")),
         Subscription(
             "search.index",
             (
@@ -53,6 +54,8 @@ SUBSCRIPTIONS: dict[str, Subscription] = {
             ),
         ),
         Subscription("gateway.probe", ("system.probe",)),
+        Subscription("media.ingest", ("media.upload_completed",)),
+        Subscription("media.transcode", ("media.transcode_requested",)),
     )
 }
 

@@ -41,8 +41,12 @@ def wait_for_broker(amqp_uri: str, what: str) -> Connection:
     """Connect, logging one clear line per failed attempt, until the broker answers."""
     conn = Connection(amqp_uri, connect_timeout=5)
 
+    where = conn.as_uri()  # without the password
+
     def _errback(exc: Exception, interval: float) -> None:
-        log.warning("%s: RabbitMQ unreachable (%s); retrying in %.0fs", what, exc, interval)
+        log.warning(
+            "%s: RabbitMQ unreachable at %s (%s); retrying in %.0fs", what, where, exc, interval
+        )
 
     conn.ensure_connection(
         errback=_errback, max_retries=None, interval_start=1, interval_step=1, interval_max=10

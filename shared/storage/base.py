@@ -46,8 +46,10 @@ Parts = list[tuple[int, str]]
 class ObjectInfo:
     """What the store knows about one object.
 
-    content_type is None only in S3 listings (ListObjects does not return it); sha256 is None when
-    the store could not compute it on the way in (S3 explicit multipart uploads).
+    put() always returns the sha256 it computed. Later, sha256 is None where the store did not
+    keep it: S3 listings, S3 explicit multipart uploads (no one saw the whole stream), S3 objects
+    over 5 GiB, a local filesystem without xattrs. content_type is None only in S3 listings
+    (ListObjectsV2 does not return it). modified may be None in put() results.
     """
 
     key: str
@@ -233,7 +235,7 @@ def _iter_chunks(data: Data, chunk_size: int) -> Iterator[bytes | bytearray | me
         return
     if isinstance(data, str):
         raise InvalidInput("object data must be bytes, not str", "data")
-    yield from data  # type: ignore[misc]
+    yield from data
 
 
 def check_size(expected: int | None, actual: int) -> None:
@@ -399,4 +401,3 @@ class ObjectStore(ABC):
     @abstractmethod
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """Drop an upload and its parts; aborting an unknown upload is not an error."""
-

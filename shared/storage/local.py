@@ -153,24 +153,36 @@ class LocalObjectStore(ObjectStore):
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
         try:
-            with _disk_errors("write"):
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-                try:
-                    while n := source.readinto(buffer):
+            fd = self._open_temp(tmp)
+            try:
+                # only our own disk calls map to Unavailable: a failing input stream (the
+                # uploading client went away) keeps its own exception
+                while n := source.readinto(buffer):
+                    with _disk_errors("write"):
                         _write_all(fd, view[:n])
-                    check_size(size, source.consumed)
-                    digest = source.sha256()
+                check_size(size, source.consumed)
+                digest = source.sha256()
+                with _disk_errors("write"):
                     if content_type is not None:
                         self._set_xattrs(fd, digest, content_type)
                     os.fsync(fd)
                     st = os.fstat(fd)
-                finally:
-                    os.close(fd)
+            finally:
+                os.close(fd)
         except BaseException:
             with suppress(OSError):
                 tmp.unlink()
             raise
         return tmp, st, digest
+
+    def _open_temp(self, tmp: Path) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        with _disk_errors("write"):
+            try:
+                return os.open(tmp, flags, 0o644)
+            except FileNotFoundError:  # the temp folder was removed by hand: make it again
+                tmp.parent.mkdir(exist_ok=True)
+                return os.open(tmp, flags, 0o644)
 
     def _set_xattrs(self, fd: int, sha256: str, content_type: str) -> None:
         if not self._xattrs:
@@ -258,6 +270,7 @@ class LocalObjectStore(ObjectStore):
         content_type: str = DEFAULT_CONTENT_TYPE,
     ) -> ObjectInfo:
         path = self._path(key)
+        content_type = content_type or DEFAULT_CONTENT_TYPE
         tmp, st, digest = self._write_temp(stream, size, content_type)
         self._publish(tmp, path)
         # Built from what was written, not re-read: a concurrent put may already have replaced it.
@@ -385,7 +398,10 @@ class LocalObjectStore(ObjectStore):
         except OSError:  # no hard links here (EPERM, EMLINK): copy the bytes
             with self.open(src) as reader:
                 return self.put(
-                    dst, reader, size=reader.length, content_type=reader.info.content_type or ""
+                    dst,
+                    reader,
+                    size=reader.length,
+                    content_type=reader.info.content_type or DEFAULT_CONTENT_TYPE,
                 )
         self._publish(tmp, dst_path)
         return self.stat(dst)
@@ -395,6 +411,7 @@ class LocalObjectStore(ObjectStore):
             raise Unavailable(f"object folder {self.root} does not exist")
         probe = self._temp_path()
         try:
+            probe.parent.mkdir(exist_ok=True)
             with open(probe, "wb") as f:
                 f.write(b"ping")
             probe.unlink()
@@ -421,6 +438,7 @@ class LocalObjectStore(ObjectStore):
 
     def start_multipart(self, key: str, content_type: str = DEFAULT_CONTENT_TYPE) -> str:
         self._path(key)
+        content_type = content_type or DEFAULT_CONTENT_TYPE
         upload_id = secrets.token_hex(16)
         folder = self.root / _MULTIPART / upload_id
         meta = json.dumps(

@@ -37,8 +37,8 @@ SUBSCRIPTION = Subscription("demo.probe", ("system.probe",))
 
 # Failure injection, keyed by the payload's note.
 attempts: Counter[str] = Counter()
-effects: Counter[int] = Counter()
-fixed: set[str] = set()  # events whose failure was "fixed" before a replay  # side effects performed (must equal applied, never more)
+effects: Counter[int] = Counter()  # side effects performed (must equal applied, never more)
+fixed: set[str] = set()  # events whose failure was "fixed" before a replay
 _lock = threading.Lock()
 
 
