@@ -54,9 +54,7 @@ def _cmd_makemigration(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/scratch.sqlite3"
         upgrade(args.service, url)
-        command.revision(
-            alembic_config(args.service, url), message=args.message, autogenerate=True
-        )
+        command.revision(alembic_config(args.service, url), message=args.message, autogenerate=True)
 
 
 def _cmd_relay(args: argparse.Namespace) -> None:
@@ -102,8 +100,10 @@ def _cmd_dlq(args: argparse.Namespace) -> None:
             if not parked:
                 print("the dead-letter queue is empty")
             for p in parked:
-                print(f"{p.message_id}  {p.event_type}  from {p.queue}  attempts={p.attempts}  "
-                      f"parked {p.parked_at}\n    {p.error}")
+                print(
+                    f"{p.message_id}  {p.event_type}  from {p.queue}  attempts={p.attempts}  "
+                    f"parked {p.parked_at}\n    {p.error}"
+                )
         else:
             ids = None if args.all else args.ids
             if not args.all and not ids:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
+from nameko.timer import timer
+from sqlalchemy.exc import IntegrityError
 
+from services.feedback.adapters.replies import FacebookSender, ReplySender, ZaloSender
+from services.feedback.domain import attachments, catalog, channels, notify, reports
+from services.feedback.domain import signatures as sig
+from services.feedback.domain.pii import Vault
+from services.feedback.domain.tickets import Actor, Desk, Intake
 from services.feedback.models import metadata
+from shared.config import Settings
+from shared.errors import InvalidInput
+from shared.runtime.config import settings_of
 from shared.runtime.dependencies import (
     Correlation,
     DatabaseProvider,
@@ -15,6 +29,40 @@ from shared.runtime.dependencies import (
     StorageProvider,
 )
 from shared.runtime.health import service_health
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DeskProvider(DependencyProvider):
+    """The domain's desk, built once per container from settings (key, event sink)."""
+
+    def setup(self) -> None:
+        self.settings: Settings = settings_of(self.container.config)
+        if not self.settings.feedback_pii_key:
+            raise InvalidInput(
+                "LOA_FEEDBACK_PII_KEY is not set: the feedback service needs a Fernet key to "
+                "encrypt citizens' personal data",
+                "LOA_FEEDBACK_PII_KEY",
+            )
+        self.vault = Vault(self.settings.feedback_pii_key)
+
+    def make(self, db: Any) -> Desk:
+        return Desk(events=db, vault=self.vault)
+
+    def senders(self) -> dict[str, ReplySender]:
+        s = self.settings
+        out: dict[str, ReplySender] = {}
+        if s.feedback_facebook_page_token:
+            out["facebook"] = FacebookSender(
+                s.feedback_facebook_api_url, s.feedback_facebook_page_token
+            )
+        if s.feedback_zalo_access_token:
+            out["zalo"] = ZaloSender(s.feedback_zalo_api_url, s.feedback_zalo_access_token)
+        return out
+
+    def get_dependency(self, worker_ctx: Any) -> DeskProvider:
+        return self
 
 
 class FeedbackService:
@@ -25,7 +73,273 @@ class FeedbackService:
     db = DatabaseProvider("feedback", metadata)
     store = StorageProvider()
     relay = OutboxRelayProvider("feedback", metadata)
+    desks = DeskProvider()
 
+    # --- helpers ------------------------------------------------------------------------
+    @property
+    def desk(self) -> Desk:
+        return self.desks.make(self.db)
+
+    def _tx(self, work: Callable[[Any], T], retries: int = 1) -> T:
+        """One unit of work; a unique-key race (the same delivery twice at once) is retried
+        once, and the retry finds what the winner wrote."""
+        for attempt in range(retries + 1):
+            try:
+                with self.db.session() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- health and setup ---------------------------------------------------------------
     @rpc
     def health(self) -> dict[str, Any]:
         return service_health(self.name, self.db, self.settings.amqp_uri, store=self.store)
+
+    @rpc
+    def seed(self) -> None:
+        """Default categories and the center's unit (idempotent; run at start)."""
+        self._tx(catalog.seed_defaults)
+
+    # --- intake -------------------------------------------------------------------------
+    @rpc
+    def submit(self, intake: dict[str, Any], actor: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Portal, app and Open311 submissions (and operators typing a ticket in)."""
+        files = intake.pop("attachments", None) or []
+        max_bytes = self.settings.feedback_max_attachment_bytes
+        decoded = [attachments.decode(f, max_bytes, i) for i, f in enumerate(files[:5])]
+        who = Actor.of(actor) if actor else Actor("citizen", "citizen")
+        item = Intake(**intake)
+
+        def work(session: Any) -> dict[str, Any]:
+            ticket = self.desk.submit(session, item, who)
+            if not ticket.get("duplicate"):
+                for filename, ctype, data in decoded:
+                    attachments.store(session, self.store, ticket["id"], filename, ctype, data)
+            return ticket
+
+        return self._tx(work)
+
+    @rpc
+    def lookup(self, code: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            return self.desk.public_view(session, code)
+
+    @rpc
+    def hotline_webhook(
+        self, body: str, timestamp: str | None, signature: str | None
+    ) -> dict[str, Any]:
+        raw = body.encode()
+        sig.verify_hotline(
+            self.settings.feedback_hotline_secret,
+            raw,
+            timestamp,
+            signature,
+            time.time(),
+            self.settings.feedback_webhook_max_age_s,
+        )
+        event = channels.parse_call_event(sig.parse_json(raw))
+        return self._tx(lambda s: channels.apply_call_event(self.desk, s, event))
+
+    @rpc
+    def facebook_webhook(self, body: str, signature: str | None) -> dict[str, Any]:
+        raw = body.encode()
+        sig.verify_facebook(self.settings.feedback_facebook_app_secret, raw, signature)
+        found = channels.facebook_messages(sig.parse_json(raw))
+
+        def work(session: Any) -> list[dict[str, Any] | None]:
+            return [
+                channels.chat_message(self.desk, session, "facebook", psid, mid, text)
+                for mid, psid, text in found
+            ]
+
+        results = self._tx(work)
+        return {"tickets": [r["code"] for r in results if r], "messages": len(found)}
+
+    @rpc
+    def zalo_webhook(self, body: str, signature: str | None) -> dict[str, Any]:
+        raw = body.encode()
+        s = self.settings
+        data = sig.verify_zalo(
+            s.feedback_zalo_app_id,
+            s.feedback_zalo_oa_secret,
+            raw,
+            signature,
+            time.time(),
+            s.feedback_webhook_max_age_s,
+        )
+        message = channels.zalo_message(data)
+        if message is None:
+            return {"tickets": [], "ignored": data.get("event_name")}
+        mid, user, text = message
+        result = self._tx(
+            lambda session: channels.chat_message(self.desk, session, "zalo", user, mid, text)
+        )
+        return {"tickets": [result["code"]] if result else [], "duplicate": result is None}
+
+    @rpc
+    def call(self, call_id: str, actor: dict[str, Any]) -> dict[str, Any]:
+        who = Actor.of(actor)
+        self.desk._require(who, "operator", "supervisor", "admin")
+        with self.db.session() as session:
+            return channels.call_view(self.desk, session, call_id)
+
+    @rpc
+    def ticket_from_call(
+        self, call_id: str, data: dict[str, Any], actor: dict[str, Any]
+    ) -> dict[str, Any]:
+        who = Actor.of(actor)
+        return self._tx(
+            lambda s: channels.ticket_from_call(self.desk, s, call_id, actor=who, **data)
+        )
+
+    # --- handling -----------------------------------------------------------------------
+    @rpc
+    def get_ticket(self, ticket: str, actor: dict[str, Any]) -> dict[str, Any]:
+        with self.db.session() as session:
+            view = self.desk.staff_view(session, ticket, Actor.of(actor))
+            view["attachments"] = attachments.list_for(session, view["id"])
+            view["notifications"] = [
+                {k: n[k] for k in ("channel", "status", "attempts", "last_error")}
+                for n in notify.list_for(session, view["id"])
+            ]
+            return view
+
+    @rpc
+    def list_tickets(self, filters: dict[str, Any], actor: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return self.desk.search(session, Actor.of(actor), **filters)
+
+    @rpc
+    def act(self, ticket: str, action: str, data: dict[str, Any], actor: dict[str, Any]) -> Any:
+        """assign, forward, start, ask, resume, answer, publish, close, merge, unmerge."""
+        who = Actor.of(actor)
+        desk = self.desk
+        handlers: dict[str, Callable[[Any, str], Any]] = {
+            "assign": lambda s, t: desk.assign(s, t, data["unit_id"], who, data.get("note", "")),
+            "forward": lambda s, t: desk.forward(
+                s, t, data["unit_id"], data.get("reason", ""), who
+            ),
+            "start": lambda s, t: desk.start(s, t, who),
+            "ask": lambda s, t: desk.ask_citizen(s, t, data.get("question", ""), who),
+            "resume": lambda s, t: desk.resume(s, t, who),
+            "answer": lambda s, t: desk.answer(s, t, data.get("answer", ""), who),
+            "publish": lambda s, t: desk.publish_answer(
+                s, t, who, data.get("question"), data.get("answer")
+            ),
+            "close": lambda s, t: desk.close(s, t, who, data.get("note", "")),
+            "merge": lambda s, t: desk.merge(s, t, data["into"], who),
+            "unmerge": lambda s, t: desk.unmerge(s, t, who),
+            "duplicates": lambda s, t: desk.duplicates(s, t),
+        }
+        if action not in handlers:
+            raise InvalidInput(
+                f"unknown action '{action}' (known: {', '.join(handlers)})", "action"
+            )
+
+        def work(session: Any) -> Any:
+            ticket_id = desk._find(session, ticket)["id"]
+            return handlers[action](session, ticket_id)
+
+        try:
+            return self._tx(work, retries=0)
+        except KeyError as exc:
+            raise InvalidInput(
+                f"Thiếu {exc.args[0]} / {exc.args[0]} is required", str(exc.args[0])
+            ) from None
+
+    @rpc
+    def reopen(self, code: str, reason: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            ticket = self.desk.reopen(session, code, reason)
+        return {"code": ticket["code"], "status": ticket["status"]}
+
+    @rpc
+    def rate(self, code: str, score: int, comment: str = "") -> dict[str, Any]:
+        with self.db.session() as session:
+            ticket = self.desk.rate(session, code, score, comment)
+        return {"code": ticket["code"], "rating": ticket["rating"]}
+
+    # --- units, categories, rules --------------------------------------------------------
+    @rpc
+    def categories(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return catalog.list_categories(session)
+
+    @rpc
+    def put_category(
+        self, code: str, data: dict[str, Any], actor: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.desk._require(Actor.of(actor), "admin", "supervisor")
+        return self._tx(lambda s: catalog.put_category(s, code, **data), retries=0)
+
+    @rpc
+    def units(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return catalog.list_units(session)
+
+    @rpc
+    def put_unit(self, unit_id: str, data: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
+        self.desk._require(Actor.of(actor), "admin", "supervisor")
+        return self._tx(lambda s: catalog.put_unit(s, unit_id, **data), retries=0)
+
+    @rpc
+    def dissolve_unit(
+        self, unit_id: str, data: dict[str, Any], actor: dict[str, Any]
+    ) -> dict[str, Any]:
+        from datetime import date
+
+        valid_to = date.fromisoformat(str(data["valid_to"]))
+        moved = self._tx(
+            lambda s: self.desk.dissolve_unit(
+                s, unit_id, valid_to, data.get("successor_id"), Actor.of(actor)
+            ),
+            retries=0,
+        )
+        return {"unit_id": unit_id, "moved_tickets": moved}
+
+    @rpc
+    def rules(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return catalog.list_rules(session)
+
+    @rpc
+    def add_rule(self, data: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
+        self.desk._require(Actor.of(actor), "admin", "supervisor")
+        rule_id = self._tx(lambda s: catalog.add_rule(s, **data), retries=0)
+        return {"id": rule_id}
+
+    # --- reports ------------------------------------------------------------------------
+    @rpc
+    def report(
+        self, month: str, unit_id: str | None, actor: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        who = Actor.of(actor)
+        if who.role == "officer":
+            unit_id = who.unit_id
+        _check_month(month)
+        with self.db.session() as session:
+            return reports.monthly(session, month, unit_id)
+
+    @rpc
+    def report_csv(self, month: str, unit_id: str | None, actor: dict[str, Any]) -> str:
+        return reports.to_csv(self.report(month, unit_id, actor))
+
+    # --- the clock ----------------------------------------------------------------------
+    @rpc
+    def tick(self) -> dict[str, Any]:
+        """Deadlines (reminders, overdue events) and replies due to citizens."""
+        result: dict[str, Any] = self._tx(self.desk.tick, retries=0)
+        result["replies"] = notify.deliver_due(self.db, self.desk, self.desks.senders())
+        return result
+
+    @timer(interval=5)
+    def periodic(self) -> None:
+        self.tick()
+
+
+def _check_month(month: str) -> None:
+    parts = month.split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[1]) <= 12:
+        raise InvalidInput("Tháng dạng YYYY-MM / month must look like 2026-03", "month")

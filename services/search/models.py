@@ -6,3 +6,28 @@ from shared.events.tables import add_event_tables
 
 metadata = MetaData()
 outbox, applied_events = add_event_tables(metadata)
+
+# --- the search projection ----------------------------------------------------------------
+# What the events said about each document, kept so the index can be rebuilt without asking the
+# owning services, and so deliveries (events without a version) can be merged into their item.
+# `revision` orders every change of a row; it is the version the index compares.
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text  # noqa: E402
+
+documents = Table(
+    "search_documents",
+    metadata,
+    Column("doc_id", String(200), primary_key=True),
+    Column("source_version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("doc", Text, nullable=True),  # SearchDoc JSON; NULL for a tombstone
+    Column("updated_at", DateTime(timezone=True), nullable=False, index=True),
+)
+deliveries = Table(
+    "search_deliveries",
+    metadata,
+    Column("doc_id", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("url", String(2000), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=False),
+)

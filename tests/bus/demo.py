@@ -84,7 +84,8 @@ class DemoService:
         def effect(session: Any) -> None:
             session.execute(
                 insert(received).values(
-                    event_id=event.id, seq=event.payload["seq"],
+                    event_id=event.id,
+                    seq=event.payload["seq"],
                     correlation_id=event.correlation_id,
                 )
             )

@@ -25,9 +25,7 @@ def _unpublished(db: Any) -> int:
     outbox = demo.metadata.tables["outbox"]
     with db.engine.connect() as conn:
         return int(
-            conn.execute(
-                select(func.count()).where(outbox.c.published_at.is_(None))
-            ).scalar_one()
+            conn.execute(select(func.count()).where(outbox.c.published_at.is_(None))).scalar_one()
         )
 
 
@@ -60,16 +58,17 @@ def test_consumer_failing_once_is_retried_with_backoff(
     assert dict(demo.effects) == {i: 1 for i in range(5)}
 
 
-def test_same_message_delivered_twice_applies_once(
-    demo_container, demo_settings, demo_db
-) -> None:
+def test_same_message_delivered_twice_applies_once(demo_container, demo_settings, demo_db) -> None:
     env = Envelope.new("system.probe", {"seq": 7}, producer="test")
     with Connection(demo_settings.amqp_uri) as conn:
         producer = conn.Producer()
         for _ in range(3):
             producer.publish(
-                env.to_json(), exchange="loa.events", routing_key="system.probe",
-                content_type="application/json", delivery_mode=2,
+                env.to_json(),
+                exchange="loa.events",
+                routing_key="system.probe",
+                content_type="application/json",
+                delivery_mode=2,
             )
     wait_until(lambda: demo.attempts[env.id] == 3, what="three deliveries")
     eventlet_sleep(0.2)
@@ -98,17 +97,12 @@ def test_poison_message_is_parked_with_its_error_and_replays(
 
     # "Fix" the handler, then replay: the event is applied once.
     demo.attempts.clear()
-    original = demo.DemoService.on_probe
-    try:
-        with Connection(demo_settings.amqp_uri) as conn:
-            # the fix: the handler now treats the note as ordinary
-            demo_fix_note(event_id)
-            replayed = replay_parked(conn, [event_id])
-        assert [p.message_id for p in replayed] == [event_id]
-        wait_until(lambda: _count(demo_db, demo.received) == 1, what="replayed event applied")
-        assert parked() == []
-    finally:
-        demo.DemoService.on_probe = original
+    demo_fix_note(event_id)
+    with Connection(demo_settings.amqp_uri) as conn:
+        replayed = replay_parked(conn, [event_id])
+    assert [p.message_id for p in replayed] == [event_id]
+    wait_until(lambda: _count(demo_db, demo.received) == 1, what="replayed event applied")
+    assert parked() == []
 
 
 @pytest.mark.parametrize(
@@ -146,8 +140,12 @@ def test_unreadable_events_are_parked_with_a_clear_reason(
 def test_undecodable_body_is_parked(demo_container, demo_settings, demo_db) -> None:
     with Connection(demo_settings.amqp_uri) as conn:
         conn.Producer().publish(
-            b"{not json", exchange="", routing_key="loa.demo.probe",
-            content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+            b"{not json",
+            exchange="",
+            routing_key="loa.demo.probe",
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
         )
 
     def parked() -> list[Any]:

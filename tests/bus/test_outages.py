@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,13 +38,10 @@ def _unpublished(db: Any) -> int:
 
 
 def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, stdout=subprocess.DEVNULL)
 
 
-def test_broker_restart_between_commit_and_publish(
-    demo_container, demo_settings, demo_db
-) -> None:
+def test_broker_restart_between_commit_and_publish(demo_container, demo_settings, demo_db) -> None:
     with ServiceRpcProxy("demo", nameko_config(demo_settings)) as proxy:
         proxy.emit(0, 10)
     wait_until(lambda: _received(demo_db) == 10, what="first events")
@@ -89,17 +87,31 @@ def test_relay_killed_mid_batch_loses_nothing_and_applies_once(
     def start_relay() -> subprocess.Popen[str]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.bus.relay_process", demo_db.url,
-             demo_settings.amqp_uri, "200"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.bus.relay_process",
+                demo_db.url,
+                demo_settings.amqp_uri,
+                "200",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         return proc
 
     relay = start_relay()
     try:
         # Kill -9 once some, but not all, batches went out.
-        wait_until(lambda: 0 < total - _unpublished(demo_db) < total - 1000, timeout=60,
-                   interval=0.005, what="the relay part-way through")
+        wait_until(
+            lambda: 0 < total - _unpublished(demo_db) < total - 1000,
+            timeout=60,
+            interval=0.005,
+            what="the relay part-way through",
+        )
         relay.send_signal(signal.SIGKILL)
         relay.wait(timeout=10)
         left = _unpublished(demo_db)
@@ -134,8 +146,12 @@ def test_services_wait_for_the_broker_at_start(tmp_path: Path, rabbit_config: di
         "PYTHONPATH": str(ROOT),
     }
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/loa"), "serve", "publishing"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [str(ROOT / ".venv/bin/loa"), "serve", "publishing"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
 
@@ -155,8 +171,11 @@ def test_services_wait_for_the_broker_at_start(tmp_path: Path, rabbit_config: di
         assert all(f"127.0.0.1:{port}" in ln or "Connection refused" in ln for ln in waiting)
         assert proc.poll() is None, "the process must wait, not exit"
         forwarder = _forward(port, 5672)
-        wait_until(lambda: any("loa is running: publishing" in ln for ln in lines), timeout=60,
-                   what="the service to come up")
+        wait_until(
+            lambda: any("loa is running: publishing" in ln for ln in lines),
+            timeout=60,
+            what="the service to come up",
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -180,10 +199,8 @@ def _forward(listen_port: int, target_port: int) -> Any:
         except (OSError, EOFError):
             pass
         finally:
-            try:
+            with contextlib.suppress(OSError, EOFError):
                 dst.close()
-            except (OSError, EOFError):
-                pass
 
     def serve() -> None:
         while True:
@@ -205,8 +222,12 @@ def test_consumer_connection_drop_redelivers(demo_container, demo_settings, demo
     """Connections closed by the broker mid-stream: the consumer reconnects, nothing is lost."""
     with ServiceRpcProxy("demo", nameko_config(demo_settings)) as proxy:
         proxy.emit(0, 100)
-        subprocess.run(["rabbitmqctl", "-q", "close_all_connections", "test"], check=True,
-                       timeout=60, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "close_all_connections", "test"],
+            check=True,
+            timeout=60,
+            stdout=subprocess.DEVNULL,
+        )
     with ServiceRpcProxy("demo", nameko_config(demo_settings)) as proxy:
         proxy.emit(100, 100)
     wait_until(lambda: _received(demo_db) == 200, timeout=60, what="every event")
