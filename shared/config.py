@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         200, ge=1, le=60000, description="Outbox relay poll interval (it is also woken on commit)"
     )
     relay_batch: int = Field(500, ge=1, le=10000, description="Outbox rows published per batch")
+    event_prefetch: int = Field(
+        200, ge=1, le=10000, description="Events a handler holds unacknowledged at once"
+    )
     event_retry_delays_ms: str = Field(
         "1000,5000,30000", description="Backoff before each retry of a failing handler; then DLQ"
     )

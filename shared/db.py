@@ -90,6 +90,9 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._commit_listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        # SQLite has one writer at a time, and its busy handler sleeps without yielding to other
+        # green threads; so units of work in this process take turns instead of colliding.
+        self.write_lock: threading.RLock | None = threading.RLock() if is_sqlite(url) else None
         event.listen(self._factory, "after_commit", self._after_commit)
 
     @property
@@ -109,17 +112,27 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
-        session = self._factory()
-        session.info["producer"] = self.service
-        session.info["correlation_id"] = correlation_id.get()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self.serialized():
+            session = self._factory()
+            session.info["producer"] = self.service
+            session.info["correlation_id"] = correlation_id.get()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    @contextmanager
+    def serialized(self) -> Iterator[None]:
+        """Hold the in-process write turn (SQLite only; PostgreSQL needs none)."""
+        if self.write_lock is None:
+            yield
+            return
+        with self.write_lock:
+            yield
 
     def record_event(self, session: Session, event_type: str, payload: Any) -> Envelope:
         """Add an outgoing event to this unit of work (published by the relay after commit)."""

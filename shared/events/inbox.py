@@ -1,7 +1,8 @@
 """Applying an event at most once per subscription, in the same transaction as its effect.
 
-The event id is recorded with the change; a redelivered event finds its id and is skipped, and two
-concurrent deliveries of the same event race on the primary key so only one commits.
+The event id is recorded with the change (INSERT … ON CONFLICT DO NOTHING: one statement, no
+read first); a redelivered event finds its id taken and is skipped, and two concurrent deliveries
+of the same event race on the primary key so only one commits.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import MetaData, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import MetaData, text
 from sqlalchemy.orm import Session
 
 from shared.db import Database
@@ -19,6 +19,12 @@ from shared.events.envelope import Envelope
 from shared.events.tables import get_event_tables
 
 T = TypeVar("T")
+
+# Plain SQL both SQLite (≥ 3.24) and PostgreSQL understand; compiled once, not per event.
+_CLAIM = text(
+    "INSERT INTO applied_events (subscription, event_id, applied_at) VALUES (:s, :e, :t) "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 def apply_once(
@@ -32,31 +38,12 @@ def apply_once(
 
     Returns (applied, result): applied is False when the event had been applied before.
     """
-    _, applied = get_event_tables(metadata)
-    try:
-        with db.session() as session:
-            seen = session.execute(
-                select(applied.c.event_id).where(
-                    applied.c.subscription == subscription, applied.c.event_id == envelope.id
-                )
-            ).first()
-            if seen:
-                return False, None
-            session.execute(
-                insert(applied).values(
-                    subscription=subscription, event_id=envelope.id, applied_at=datetime.now(UTC)
-                )
-            )
-            result = effect(session)
-        return True, result
-    except IntegrityError:
-        # A concurrent delivery of the same event committed first.
-        with db.session() as session:
-            seen = session.execute(
-                select(applied.c.event_id).where(
-                    applied.c.subscription == subscription, applied.c.event_id == envelope.id
-                )
-            ).first()
-        if seen:
+    get_event_tables(metadata)  # the table must be part of the service's schema
+    params = {"s": subscription, "e": envelope.id, "t": datetime.now(UTC)}
+    # Two concurrent deliveries: on PostgreSQL the second claim waits for the first transaction
+    # and then finds the row (0 rows inserted); on SQLite writes take turns anyway.
+    with db.session() as session:
+        if session.execute(_CLAIM, params).rowcount == 0:
             return False, None
-        raise
+        result = effect(session)
+    return True, result

@@ -70,7 +70,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             self._send(rows)
-            with self.db.engine.begin() as conn:
+            with self.db.serialized(), self.db.engine.begin() as conn:
                 self._mark(conn, rows)
         else:
             with self.db.engine.begin() as conn:
@@ -104,7 +104,7 @@ class OutboxRelay:
 
     def prune(self) -> None:
         cutoff = datetime.now(UTC) - self.keep_published
-        with self.db.engine.begin() as conn:
+        with self.db.serialized(), self.db.engine.begin() as conn:
             conn.execute(delete(self.outbox).where(self.outbox.c.published_at < cutoff))
 
     def backlog(self) -> int:

@@ -55,23 +55,41 @@ def wait_for_broker(amqp_uri: str, what: str) -> Connection:
 
 
 class ParkingQueueConsumer(QueueConsumer):
-    """nameko's queue consumer, but a body that cannot even be decoded is parked, not fatal."""
+    """nameko's queue consumer with two changes: a body that cannot even be decoded is parked
+    instead of killing the consumer, and each handler has its own prefetch (nameko uses the
+    worker count, which leaves light handlers waiting on round trips to the broker and is far
+    too many for heavy jobs such as a transcode)."""
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
-        consumers = super().get_consumers(consumer_cls, channel)
-        for provider, consumer in self._consumers.items():
-            consumer.on_decode_error = partial(_park_undecodable, provider)
-        return consumers
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue],
+                callbacks=[partial(self.handle_message, provider)],
+                accept=self.accept,
+                on_decode_error=partial(_park_undecodable, provider),
+            )
+            consumer.qos(prefetch_count=provider.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
 
 
 class EventHandler(Consumer):
     queue_consumer = ParkingQueueConsumer()
 
-    def __init__(self, subscription: str | Subscription, **kwargs: Any) -> None:
+    def __init__(
+        self, subscription: str | Subscription, prefetch: int | None = None, **kwargs: Any
+    ) -> None:
         self.subscription = (
             subscription if isinstance(subscription, Subscription) else SUBSCRIPTIONS[subscription]
         )
+        self.prefetch = prefetch
         super().__init__(queue=None, requeue_on_error=False, **kwargs)
+
+    @property
+    def prefetch_count(self) -> int:
+        """Messages held unacknowledged at once: given per handler (1 for a heavy job), else
+        LOA_EVENT_PREFETCH."""
+        return self.prefetch or settings_of(self.container.config).event_prefetch
 
     def setup(self) -> None:
         settings = settings_of(self.container.config)
