@@ -59,17 +59,19 @@ def make_engine(url: str, pool_size: int = 14, pool_timeout: float = 10.0) -> En
 
 
 def make_cooperative() -> None:
-    """Let psycopg2 yield to other green threads while it waits on the server."""
-    try:
-        import eventlet.patcher
+    """Let psycopg2 yield to other green threads while it waits on the server.
 
-        if not eventlet.patcher.is_monkey_patched("socket"):
-            return
-        from psycogreen.eventlet import patch_psycopg
+    eventlet.monkey_patch() does this already (its psycopg patch); this makes sure of it for
+    processes that patched only some modules.
+    """
+    import eventlet.patcher
 
-        patch_psycopg()
-    except ImportError:  # pragma: no cover - both are dependencies
-        pass
+    if eventlet.patcher.is_monkey_patched("socket") and not eventlet.patcher.is_monkey_patched(
+        "psycopg"
+    ):
+        from eventlet.support.psycopg2_patcher import make_psycopg_green
+
+        make_psycopg_green()
 
 
 class Database:
