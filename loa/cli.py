@@ -28,8 +28,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     from loa.runner import embedded_settings, serve
 
     settings = settings_or_exit()
-    if settings.storage_backend == "local" or not settings.signing_key:
-        settings = embedded_settings(settings)
+    if settings.storage_backend == "local" and settings.search_backend == "tantivy":
+        settings = embedded_settings(settings)  # one machine: it may keep its own secrets
     serve(settings, args.services or list(SERVICES))
 
 

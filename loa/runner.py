@@ -7,6 +7,7 @@ import importlib
 import logging
 import secrets
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +38,32 @@ def service_class(name: str) -> type:
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
-def embedded_settings(settings: Settings) -> Settings:
-    """One-machine defaults: data folder created, a signing key kept in it if none is given."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.signing_key:
-        return settings
-    key_file = settings.data_dir / ".signing-key"
+def _kept_secret(settings: Settings, name: str, make: Callable[[], str]) -> str:
+    """A secret made once and kept in the data folder (readable by its owner only)."""
+    key_file = settings.data_dir / f".{name.replace('_', '-')}"
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
+        key_file.write_text(make())
         key_file.chmod(0o600)
-    return settings.model_copy(update={"signing_key": key_file.read_text().strip()})
+    return key_file.read_text().strip()
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """One-machine defaults: the data folder, and the secrets a single machine can make for
+    itself (URL signing key, the key that encrypts citizens' personal data) kept in it when the
+    environment gives none. At scale they come from the environment (Kubernetes Secrets)."""
+    from cryptography.fernet import Fernet
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    makers: dict[str, Callable[[], str]] = {
+        "signing_key": lambda: secrets.token_hex(32),
+        "feedback_pii_key": lambda: Fernet.generate_key().decode(),
+    }
+    update = {
+        name: _kept_secret(settings, name, make)
+        for name, make in makers.items()
+        if hasattr(settings, name) and not getattr(settings, name)
+    }
+    return settings.model_copy(update=update) if update else settings
 
 
 def migrate(settings: Settings, services: list[str]) -> None:
