@@ -114,12 +114,29 @@ def _cmd_dlq(args: argparse.Namespace) -> None:
                 print(f"  {p.message_id} -> {p.queue}")
 
 
-def _cmd_config(args: argparse.Namespace) -> None:
-    """Print the table of variables (the README's table comes from here)."""
-    print("| variable | default | meaning |\n|---|---|---|")
+def variables_table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default if field.default is not None else ""
-        print(f"| `LOA_{name.upper()}` | `{default}` | {field.description or ''} |")
+        rows.append(f"| `LOA_{name.upper()}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+def _cmd_config(args: argparse.Namespace) -> None:
+    """Print the table of variables, or write it into README.md between its markers."""
+    table = variables_table()
+    if not args.update_readme:
+        print(table)
+        return
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- variables -->", "<!-- /variables -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}")
+    print(f"updated {readme}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     rp = dlqs.add_parser("replay", help="send parked messages back to their queue")
     rp.add_argument("ids", nargs="*")
     rp.add_argument("--all", action="store_true")
-    sub.add_parser("config", help="print the table of environment variables")
+    cfg = sub.add_parser("config", help="print the table of environment variables")
+    cfg.add_argument("--update-readme", action="store_true", help="write it into README.md")
     args = parser.parse_args(argv)
     handlers = {
         "start": _cmd_start,

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def alembic_config(service: str, url: str, migrations_dir: Path | None = None) -> Config:
     cfg = Config()
     location = migrations_dir or ROOT / "services" / service / "migrations"
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("script_location", str(location))
     cfg.set_main_option("version_locations", str(location / "versions"))
     cfg.attributes["url"] = url
