@@ -72,6 +72,20 @@ class ParkingQueueConsumer(QueueConsumer):
             self._consumers[provider] = consumer
         return self._consumers.values()
 
+    def ack_message(self, message: Any) -> None:
+        # On a connection the broker dropped, the message is already back in its queue and
+        # will be redelivered (and applied once); the failed ack must not kill the service.
+        try:
+            super().ack_message(message)
+        except OSError as exc:
+            log.warning("ack lost with the broker connection (%s); it will be redelivered", exc)
+
+    def requeue_message(self, message: Any) -> None:
+        try:
+            super().requeue_message(message)
+        except OSError as exc:
+            log.warning("requeue lost with the broker connection (%s); the broker requeues", exc)
+
 
 class EventHandler(Consumer):
     queue_consumer = ParkingQueueConsumer()
