@@ -13,7 +13,7 @@ from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
 from services.feedback.adapters.replies import FacebookSender, ReplySender, ZaloSender
-from services.feedback.domain import attachments, catalog, channels, notify, reports
+from services.feedback.domain import attachments, catalog, channels, notify, open311, reports
 from services.feedback.domain import signatures as sig
 from services.feedback.domain.pii import Vault
 from services.feedback.domain.tickets import Actor, Desk, Intake
@@ -29,6 +29,7 @@ from shared.runtime.dependencies import (
     StorageProvider,
 )
 from shared.runtime.health import service_health
+from shared.runtime.resources import database_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,12 @@ class DeskProvider(DependencyProvider):
                 "LOA_FEEDBACK_PII_KEY",
             )
         self.vault = Vault(self.settings.feedback_pii_key)
+
+    def start(self) -> None:
+        """Default categories and the center's unit exist before the first ticket."""
+        db = database_for(self.settings, "feedback", metadata)
+        with db.session() as session:
+            catalog.seed_defaults(session)
 
     def make(self, db: Any) -> Desk:
         return Desk(events=db, vault=self.vault)
@@ -325,6 +332,22 @@ class FeedbackService:
     @rpc
     def report_csv(self, month: str, unit_id: str | None, actor: dict[str, Any]) -> str:
         return reports.to_csv(self.report(month, unit_id, actor))
+
+    # --- Open311 GeoReport v2 -----------------------------------------------------------
+    @rpc
+    def open311_services(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return open311.services(session)
+
+    @rpc
+    def open311_requests(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return open311.requests(session, **filters)
+
+    @rpc
+    def open311_token(self, token_id: str) -> dict[str, Any] | None:
+        with self.db.session() as session:
+            return open311.token(session, token_id)
 
     # --- the clock ----------------------------------------------------------------------
     @rpc

@@ -120,6 +120,13 @@ renditions = Table(
     UniqueConstraint("item_id", "channel", "item_version", name="uq_rendition_version"),
 )
 
+channel_sequences = Table(
+    "channel_sequences",
+    metadata,
+    Column("channel", String(30), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
 channel_state = Table(
     "channel_state",
     metadata,

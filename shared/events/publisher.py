@@ -48,12 +48,17 @@ class ConfirmingPublisher:
         self.confirm_timeout = confirm_timeout
         self._conn: Connection | None = None
         self._channel: Any = None
-        self._published = 0
-        self._confirmed = 0
+        self._next_tag = 1
+        self._unconfirmed: set[int] = set()
         self._nacked = False
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        self._confirmed = max(self._confirmed, delivery_tag) if multiple else self._confirmed + 1
+        # Confirms may come out of order (a message routed to several queues is confirmed when
+        # all of them have it) and "multiple" covers every tag up to this one.
+        if multiple:
+            self._unconfirmed = {t for t in self._unconfirmed if t > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
 
     def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
         self._nacked = True
@@ -70,7 +75,8 @@ class ConfirmingPublisher:
         channel.events["basic_ack"].add(self._on_ack)
         channel.events["basic_nack"].add(self._on_nack)
         self._conn, self._channel = conn, channel
-        self._published = self._confirmed = 0
+        self._next_tag = 1
+        self._unconfirmed = set()
         self._nacked = False
 
     def close(self) -> None:
@@ -97,15 +103,18 @@ class ConfirmingPublisher:
                     message_id=m.message_id,
                     application_headers=m.headers,
                 )
+                self._unconfirmed.add(self._next_tag)
+                self._next_tag += 1
                 self._channel.basic_publish(msg, exchange=m.exchange, routing_key=m.routing_key)
-                self._published += 1
-            target = self._published
             raw = self._conn.connection
-            while self._confirmed < target and not self._nacked:
+            while self._unconfirmed and not self._nacked:
                 raw.drain_events(timeout=self.confirm_timeout)
         except Exception as exc:
+            waiting = len(self._unconfirmed)
             self.close()
-            raise PublishFailed(f"broker did not confirm: {exc}") from exc
+            raise PublishFailed(
+                f"broker did not confirm {waiting} of {len(messages)} messages: {exc!r}"
+            ) from exc
         if self._nacked:
             self.close()
             raise PublishFailed("broker refused (nack) part of the batch")

@@ -1,0 +1,341 @@
+"""Portal intake benchmark: accepted submissions/s, p50/p99 latency, and lost submissions across
+a RabbitMQ restart in the middle of the run.
+
+Starts the real gateway + feedback services as a subprocess (`loa serve feedback gateway`, SQLite,
+its own RabbitMQ vhost), drives POST /api/feedback/tickets over loopback with keep-alive
+connections for N seconds, stops and restarts the broker's app half-way (`rabbitmqctl stop_app`
+/ `start_app`; the outage is kept short because the broker is shared), then checks that every
+submission that was answered 201 with a tracking code is in the database and that its
+feedback.ticket_received event reached the bus.
+
+    .venv/bin/python bench/intake.py --seconds 60 --connections 32
+    .venv/bin/python bench/intake.py --seconds 20 --no-restart
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+VHOST = "loa-bench"
+
+
+def env_file() -> dict[str, str]:
+    out: dict[str, str] = {}
+    path = ROOT / ".test-servers.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip().removeprefix("export ")
+            if "=" in line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                out[k] = v.strip("'\"")
+    return out
+
+
+def mgmt(method: str, path: str, base: str) -> Any:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    req = urllib.request.Request(
+        f"{parts.scheme}://{parts.hostname}:{parts.port}{path}", method=method
+    )
+    import base64
+
+    auth = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+    req.add_header("Authorization", f"Basic {auth}")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, data=b"{}" if method == "PUT" else None, timeout=10) as r:
+        body = r.read()
+    return json.loads(body) if body else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+BODY = json.dumps(
+    {
+        "category": "thu_tuc",
+        "description": "Xin hỏi thủ tục cấp giấy phép xây dựng nhà ở riêng lẻ cần giấy tờ gì?",
+        "contact": {"name": "Nguyễn Văn An", "phone": "0912345678"},
+        "is_public": True,
+    },
+    ensure_ascii=False,
+).encode()
+
+
+async def worker(port: int, stop_at: float, results: list[tuple[float, float, int, str]]) -> None:
+    """One keep-alive connection posting submissions back to back."""
+    reader = writer = None
+    head = (
+        f"POST /api/feedback/tickets HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+    ).encode()
+    while time.monotonic() < stop_at:
+        started = time.monotonic()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head + BODY)
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 30)
+            status = int(status_line.split()[1])
+            length = 0
+            close = False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "connection" and "close" in value.lower():
+                    close = True
+            body = await reader.readexactly(length)
+            code = json.loads(body).get("code", "") if status == 201 else ""
+            results.append((started, time.monotonic() - started, status, code))
+            if close:
+                writer.close()
+                writer = None
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            results.append((started, time.monotonic() - started, 0, ""))
+            if writer is not None:
+                writer.close()
+            writer = None
+            await asyncio.sleep(0.05)
+    if writer is not None:
+        writer.close()
+
+
+async def restart_broker(at: float, outage_s: float, log: list[str]) -> None:
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "stop_app", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    await proc.wait()
+    log.append(f"broker app stopped at +{t0 - START:.1f}s")
+    await asyncio.sleep(outage_s)
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "start_app", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    await proc.wait()
+    log.append(
+        f"broker app started at +{time.monotonic() - START:.1f}s "
+        f"(outage {time.monotonic() - t0:.1f}s)"
+    )
+
+
+START = 0.0
+
+
+async def run_load(
+    port: int, seconds: float, connections: int, restart: bool, outage_s: float
+) -> tuple[list[tuple[float, float, int, str]], list[str]]:
+    global START
+    START = time.monotonic()
+    stop_at = START + seconds
+    results: list[tuple[float, float, int, str]] = []
+    log: list[str] = []
+    tasks = [worker(port, stop_at, results) for _ in range(connections)]
+    if restart:
+        tasks.append(restart_broker(START + seconds / 2, outage_s, log))
+    await asyncio.gather(*tasks)
+    return results, log
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the services exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/feedback/categories", timeout=2
+            ) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the services did not become ready")
+
+
+def count_received_events(amqp: str) -> set[str]:
+    from kombu import Connection
+
+    ids: set[str] = set()
+    with Connection(amqp) as conn:
+        q = conn.SimpleQueue("bench.received", no_ack=True)
+        try:
+            while True:
+                msg = q.get(timeout=1)
+                ids.add(json.loads(msg.body)["payload"]["ticket_id"])
+        except q.Empty:
+            pass
+        q.close()
+    return ids
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--outage", type=float, default=3.0, help="seconds the broker app is down")
+    ap.add_argument("--no-restart", action="store_true")
+    args = ap.parse_args()
+
+    env_vals = env_file()
+    mgmt_url = env_vals.get("LOA_TEST_RABBIT_MGMT", "http://guest:guest@localhost:15672")
+    amqp_base = env_vals.get("LOA_TEST_AMQP_URI", "amqp://guest:guest@localhost:5672/")
+    with contextlib.suppress(Exception):  # absent is fine
+        mgmt("DELETE", f"/api/vhosts/{VHOST}", mgmt_url)
+    mgmt("PUT", f"/api/vhosts/{VHOST}", mgmt_url)
+    req_body = json.dumps({"configure": ".*", "write": ".*", "read": ".*"}).encode()
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(mgmt_url)
+    import base64
+
+    perm = urllib.request.Request(
+        f"{parts.scheme}://{parts.hostname}:{parts.port}/api/permissions/{VHOST}/{parts.username}",
+        data=req_body,
+        method="PUT",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic "
+            + base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode(),
+        },
+    )
+    urllib.request.urlopen(perm, timeout=10).read()
+    amqp = amqp_base.rstrip("/") + "/" + VHOST
+
+    tmp = Path(tempfile.mkdtemp(prefix="loa-bench-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "LOA_DATA_DIR": str(tmp),
+        "LOA_AMQP_URI": amqp,
+        "LOA_HTTP_HOST": "127.0.0.1",
+        "LOA_HTTP_PORT": str(port),
+        "LOA_HEALTH_PORT": "0",
+        "LOA_FEEDBACK_PII_KEY": Fernet.generate_key().decode(),
+        "LOA_SIGNING_KEY": "bench",
+        "LOA_FEEDBACK_PORTAL_RATE": "100000000/1",
+        "LOA_LOG_LEVEL": "WARNING",
+        "LOA_MAX_WORKERS": str(max(10, args.connections + 4)),
+    }
+    log_file = open(tmp / "services.log", "wb")  # noqa: SIM115 - closed at the end
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/loa"), "serve", "feedback", "gateway"],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    try:
+        wait_ready(port, proc)
+        from kombu import Connection, Exchange, Queue
+
+        with Connection(amqp) as conn:
+            Queue(
+                "bench.received",
+                Exchange("loa.events", type="topic", durable=True),
+                routing_key="feedback.ticket_received",
+                durable=True,
+            )(conn.channel()).declare()
+        restart = not args.no_restart
+        results, log = asyncio.run(
+            run_load(port, args.seconds, args.connections, restart, args.outage)
+        )
+        accepted = [r for r in results if r[2] == 201]
+        codes = {r[3] for r in accepted}
+        refused = [r for r in results if r[2] not in (201, 0)]
+        failed = [r for r in results if r[2] == 0]
+        lat = [r[1] for r in accepted]
+        outage_from = min((r[0] for r in results if r[2] != 201 and r[0] > START + 1), default=None)
+        steady = [r[1] for r in accepted if outage_from is None or r[0] < outage_from]
+
+        # Every accepted submission stored, and its event on the bus once the relay caught up.
+        db = sqlite3.connect(tmp / "feedback.sqlite3")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pending = db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            if pending.fetchone()[0] == 0:
+                break
+            time.sleep(0.5)
+        stored = {r[0] for r in db.execute("SELECT code FROM tickets")}
+        unpublished = db.execute(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        ).fetchone()[0]
+        id_by_code = dict(db.execute("SELECT code, id FROM tickets").fetchall())
+        db.close()
+        events = count_received_events(amqp)
+        lost = codes - stored
+        lost_events = {id_by_code[c] for c in codes & stored} - events
+        by_status: dict[int, int] = {}
+        for r in results:
+            by_status[r[2]] = by_status.get(r[2], 0) + 1
+
+        print(
+            f"duration            {args.seconds:.0f} s, {args.connections} connections, "
+            f"{os.cpu_count()} cores"
+        )
+        for line in log:
+            print(f"event               {line}")
+        print(f"accepted            {len(accepted)} ({len(accepted) / args.seconds:.0f} req/s)")
+        print(
+            f"refused (503/…)     {len(refused)}  transport errors {len(failed)}  "
+            f"statuses {dict(sorted(by_status.items()))}"
+        )
+        print(
+            f"latency accepted    p50 {pct(lat, 50):.1f} ms  p99 {pct(lat, 99):.1f} ms  "
+            f"max {max(lat) * 1000 if lat else 0:.0f} ms"
+        )
+        print(f"latency before outage p50 {pct(steady, 50):.1f} ms  p99 {pct(steady, 99):.1f} ms")
+        print(f"lost submissions    {len(lost)} (accepted with a code but not stored)")
+        print(
+            f"lost events         {len(lost_events)} (stored but no ticket_received on the bus)"
+            f"; outbox unpublished {unpublished}"
+        )
+        if len(accepted) and lat:
+            print(f"mean latency        {statistics.fmean(lat) * 1000:.1f} ms")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
+        with contextlib.suppress(Exception):
+            mgmt("DELETE", f"/api/vhosts/{VHOST}", mgmt_url)
+        print(f"services log        {tmp / 'services.log'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

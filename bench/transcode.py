@@ -1,0 +1,183 @@
+"""Benchmark of the media pipeline (not a test). Needs RabbitMQ (LOA_AMQP_URI) and ffmpeg.
+
+    .venv/bin/python bench/transcode.py [--seconds 60] [--clips-seconds 10]
+
+1. web profile through loa (upload → queue → worker → published) against the same ffmpeg
+   command run directly, same machine, same run: both times and the ratio (goal ≤ 1.05);
+2. time to the preview rendition after the upload (goal < 0.3x the clip's duration);
+3. 4 clips, web profile, 2 media workers against 1 (goal ≥ 1.8x).
+"""
+
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from nameko.containers import ServiceContainer  # noqa: E402
+from nameko.standalone.rpc import ServiceRpcProxy  # noqa: E402
+
+from services.media.config import MEDIA_SETTINGS_KEY, MediaSettings  # noqa: E402
+from services.media.domain import profiles  # noqa: E402
+from services.media.models import jobs  # noqa: E402
+from services.media.pipeline import Pipeline  # noqa: E402
+from services.media.service import MediaService  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.migrations import upgrade  # noqa: E402
+from shared.runtime.config import nameko_config  # noqa: E402
+from shared.runtime.resources import database_for, forget_databases  # noqa: E402
+from shared.storage.factory import make_object_store  # noqa: E402
+
+
+def make_clip(path: Path, seconds: int, pattern: str = "testsrc2") -> None:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         f"{pattern}=s=1920x1080:r=25:d={seconds}", "-f", "lavfi", "-i",
+         f"sine=f=440:r=48000:d={seconds}", "-c:v", "libx264", "-preset", "veryfast",
+         "-b:v", "8M", "-c:a", "aac", "-shortest", str(path)],
+        check=True,
+    )  # fmt: skip
+
+
+class Loa:
+    """A fresh loa media deployment (own vhost-free data dir) with n worker processes' worth
+    of containers in this process."""
+
+    def __init__(self, root: Path, workers: int, threads: int, profile_names: str) -> None:
+        amqp = os.environ.get("LOA_AMQP_URI", "amqp://guest:guest@localhost:5672/")
+        self.settings = Settings(
+            data_dir=root, amqp_uri=amqp, log_level="WARNING", signing_key="bench"
+        )  # type: ignore[call-arg]
+        root.mkdir(parents=True, exist_ok=True)
+        upgrade("media", self.settings.database_url("media"))
+        self.media = MediaSettings(
+            ffmpeg_threads=threads, profiles=profile_names, scratch_dir=root / "scratch"
+        )
+        self.config = nameko_config(self.settings)
+        self.config[MEDIA_SETTINGS_KEY] = self.media
+        self.containers = [
+            ServiceContainer(MediaService, dict(self.config)) for _ in range(workers)
+        ]
+        for c in self.containers:
+            c.start()
+        self.store = make_object_store(self.settings)
+        from services.media.models import metadata
+
+        self.db = database_for(self.settings, "media", metadata)
+
+    def upload(self, clip: Path) -> str:
+        with ServiceRpcProxy("media", self.config) as media:
+            up = media.upload_create(clip.stat().st_size, {"filename": clip.name}, True)
+            with clip.open("rb") as f:
+                self.store.put(up["storage_key"], f, size=clip.stat().st_size)
+            media.upload_stored(up["id"])
+        return str(up["id"])
+
+    def wait_asset(self, upload_id: str) -> str:
+        with ServiceRpcProxy("media", self.config) as media:
+            while True:
+                up = media.upload_get(upload_id)
+                if up["asset_id"]:
+                    return str(up["asset_id"])
+                if up["state"] == "rejected":
+                    raise SystemExit(up["reason"])
+                eventlet.sleep(0.05)
+
+    def wait_job(self, asset_id: str, profile: str) -> Any:
+        from sqlalchemy import select
+
+        while True:
+            with self.db.engine.connect() as conn:
+                row = conn.execute(
+                    select(jobs).where(jobs.c.asset_id == asset_id, jobs.c.profile == profile)
+                ).first()
+            if row is not None and row.state in ("done", "failed"):
+                if row.state == "failed":
+                    raise SystemExit(row.reason)
+                return row
+            eventlet.sleep(0.05)
+
+    def stop(self) -> None:
+        for c in self.containers:
+            c.stop()
+        forget_databases()
+
+
+def seconds_between(a: Any, b: Any) -> float:
+    a = a.replace(tzinfo=UTC) if a.tzinfo is None else a
+    b = b.replace(tzinfo=UTC) if b.tzinfo is None else b
+    return float((b - a).total_seconds())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=60, help="length of the main clip")
+    parser.add_argument("--clips-seconds", type=int, default=10, help="length of the 4 clips")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="loa-bench-"))
+    clip = work / "main.mp4"
+    make_clip(clip, args.seconds)
+    print(f"clip: {args.seconds}s 1920x1080 25p, {os.cpu_count()} cores, threads {args.threads}")
+
+    # 1 + 2: one loa worker makes preview then web
+    loa = Loa(work / "one", workers=1, threads=args.threads, profile_names="preview,web")
+    started = time.monotonic()
+    upload_id = loa.upload(clip)
+    asset_id = loa.wait_asset(upload_id)
+    preview = loa.wait_job(asset_id, "preview")
+    to_preview = time.monotonic() - started
+    web = loa.wait_job(asset_id, "web")
+    loa_web = seconds_between(web.started_at, web.finished_at)
+    probe = Pipeline(loa.db, loa.store, loa.media).probe(str(clip), clip.stat().st_size)
+    loa.stop()
+    out = work / "direct"
+    out.mkdir()
+    plan = profiles.web(
+        probe, str(clip), out, profiles.Options(threads=args.threads, x264_preset="veryfast")
+    )
+    t0 = time.monotonic()
+    subprocess.run(["ffmpeg", "-nostdin", *plan.args], check=True)
+    direct = time.monotonic() - t0
+    print(f"web profile: loa {loa_web:.1f}s (job start to published), ffmpeg direct {direct:.1f}s, "
+          f"ratio {loa_web / direct:.3f} (goal <= 1.05)")  # fmt: skip
+    print(f"time to preview: {to_preview:.1f}s after upload = {to_preview / args.seconds:.2f}x "
+          f"the clip's duration (goal < 0.3x); preview encode alone "
+          f"{seconds_between(preview.started_at, preview.finished_at):.1f}s")  # fmt: skip
+
+    # 3: 4 clips, web only, 1 worker vs 2 workers (threads split so both use the same cores)
+    clips = []
+    for i, pattern in enumerate(("testsrc2", "smptehdbars", "testsrc", "rgbtestsrc")):
+        path = work / f"c{i}.mp4"
+        make_clip(path, args.clips_seconds, pattern)
+        clips.append(path)
+    times = {}
+    for workers in (1, 2):
+        loa = Loa(
+            work / f"w{workers}",
+            workers=workers,
+            threads=max(1, args.threads // 2),
+            profile_names="web",
+        )
+        t0 = time.monotonic()
+        ids = [loa.upload(c) for c in clips]
+        assets = [loa.wait_asset(u) for u in ids]
+        for a in assets:
+            loa.wait_job(a, "web")
+        times[workers] = time.monotonic() - t0
+        loa.stop()
+    print(f"4 clips x {args.clips_seconds}s, web: 1 worker {times[1]:.1f}s, 2 workers "
+          f"{times[2]:.1f}s, speed-up {times[1] / times[2]:.2f}x (goal >= 1.8x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The outside world of the feedback service (Facebook, Zalo, call center, downloads)."""

@@ -1,0 +1,854 @@
+"""Tickets: intake, the workflow between units, deadlines, answers, ratings and merging.
+
+Every change writes a history row and, in the same transaction, its event (no personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.feedback.domain import catalog, workdays
+from services.feedback.domain.codes import new_code, normalize_code
+from services.feedback.domain.pii import Vault, contact_for
+from services.feedback.domain.states import CLOCK_RUNNING, LABELS_VI, OPEN, Status
+from services.feedback.domain.states import check_transition as _check
+from services.feedback.domain.text import clean, similarity
+from services.feedback.models import (
+    categories,
+    messages,
+    notifications,
+    ticket_history,
+    tickets,
+    units,
+)
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.ids import new_id
+from shared.logging import redact
+
+CHANNELS = ("portal", "app", "hotline", "zalo", "facebook", "email", "open311")
+REPLY_CHANNELS = ("zalo", "facebook")
+STAFF_ROLES = ("operator", "officer", "supervisor", "admin", "viewer")
+DUPLICATE_WINDOW = timedelta(days=7)
+
+
+class EventSink(Protocol):
+    def record_event(self, session: Session, event_type: str, payload: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff member (role, unit) or the citizen holding the tracking code."""
+
+    id: str
+    role: str
+    unit_id: str | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> Actor:
+        data = data or {}
+        role = str(data.get("role") or "")
+        if role not in STAFF_ROLES and role != "citizen" and role != "system":
+            raise Forbidden(f"Vai trò '{role}' không hợp lệ / unknown role '{role}'", "role")
+        return cls(
+            id=str(data.get("id") or data.get("sub") or role),
+            role=role,
+            unit_id=data.get("unit_id"),
+        )
+
+
+CITIZEN = Actor("citizen", "citizen")
+SYSTEM = Actor("system", "system")
+
+
+@dataclass
+class Intake:
+    """A new question or report, whichever channel it came through."""
+
+    channel: str
+    category: str
+    description: str
+    title: str = ""
+    contact: dict[str, str] = field(default_factory=dict)
+    is_public: bool = False
+    external_ref: str | None = None
+    unit_id: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    attributes: dict[str, Any] | None = None
+
+
+@dataclass
+class Desk:
+    """The feedback desk: where tickets are handled. Holds the event sink, vault and clock."""
+
+    events: EventSink
+    vault: Vault
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    # --- intake -------------------------------------------------------------------------
+    def submit(self, session: Session, intake: Intake, actor: Actor = CITIZEN) -> dict[str, Any]:
+        """A ticket for the intake; the same external reference twice gives the same ticket."""
+        if intake.channel not in CHANNELS:
+            raise InvalidInput(f"unknown channel '{intake.channel}'", "channel")
+        if intake.external_ref:
+            found = session.execute(
+                select(tickets.c.id).where(tickets.c.external_ref == intake.external_ref)
+            ).first()
+            if found:
+                return {**self._row(session, found.id), "duplicate": True}
+        category = catalog.get_category(session, intake.category)
+        description = clean(intake.description, "description", 20000, required=True)
+        title = clean(intake.title, "title", 300) or description[:120]
+        contact = {k: clean(v, k, 500) for k, v in (intake.contact or {}).items() if v is not None}
+        if contact.get("email") and "@" not in contact["email"]:
+            raise InvalidInput("Email không hợp lệ / email address is invalid", "contact.email")
+        now = self.now()
+        ticket_id = new_id()
+        caller_hash = self.vault.lookup_hash("phone", contact.get("phone", "")) or (
+            self.vault.lookup_hash("channel_user", contact.get("channel_user", ""))
+        )
+        unit = intake.unit_id or catalog.route(
+            session, category["code"], description, workdays.local_date(now)
+        )
+        if intake.unit_id:
+            unit = catalog.check_assignable(session, intake.unit_id, workdays.local_date(now))
+        status = Status.ASSIGNED if unit else Status.RECEIVED
+        # One insert in the final state: the code's uniqueness is the table's unique key (a
+        # collision, about 1 in 10^11, fails the transaction and the caller's retry draws anew).
+        row = dict(
+            id=ticket_id,
+            code=new_code(),
+            channel=intake.channel,
+            external_ref=intake.external_ref,
+            category=category["code"],
+            unit_id=unit,
+            status=status.value,
+            status_before_merge=None,
+            merged_into=None,
+            title=title,
+            description=description,
+            is_public=intake.is_public,
+            contact_enc=self.vault.seal(contact),
+            caller_hash=caller_hash,
+            lat=intake.lat,
+            long=intake.long,
+            attributes=intake.attributes,
+            created_at=now,
+            updated_at=now,
+            assigned_at=now if unit else None,
+            forward_deadline_at=workdays.deadline_after(now, category["forward_days"])
+            if unit
+            else None,
+            deadline_at=workdays.deadline_after(now, category["answer_days"]),
+            published_version=0,
+        )
+        session.execute(insert(tickets).values(**row))
+        history = [
+            dict(
+                ticket_id=ticket_id,
+                at=now,
+                actor=actor.id[:100],
+                action="received",
+                from_status=None,
+                to_status=Status.RECEIVED.value,
+                unit_id=None,
+                note=None,
+            )
+        ]
+        if unit:
+            history.append(
+                dict(
+                    ticket_id=ticket_id,
+                    at=now,
+                    actor=actor.id[:100],
+                    action="assigned",
+                    from_status=Status.RECEIVED.value,
+                    to_status=status.value,
+                    unit_id=unit,
+                    note="routing rule" if not intake.unit_id else "chosen at intake",
+                )
+            )
+        session.execute(insert(ticket_history), history)
+        self._emit_row(session, "feedback.ticket_received", {**row, "status": "received"})
+        if unit:
+            self._emit_row(session, "feedback.ticket_assigned", row)
+        return self._public_fields(row)
+
+    def add_message(self, session: Session, ticket_id: str, text: str) -> dict[str, Any]:
+        """A further message from the citizen (same chat thread): resumes a waiting ticket."""
+        body = clean(text, "text", 20000, required=True)
+        session.execute(
+            insert(messages).values(ticket_id=ticket_id, at=self.now(), direction="in", body=body)
+        )
+        row = self._get(session, ticket_id)
+        if row["status"] == Status.WAITING:
+            self._resume(session, row, CITIZEN, "citizen replied")
+        return self._row(session, ticket_id)
+
+    # --- look-ups -----------------------------------------------------------------------
+    def public_view(self, session: Session, code: str) -> dict[str, Any]:
+        """What anyone holding the code may see: status and the public answer, nothing personal."""
+        row = self._by_code(session, code)
+        if row["status"] == Status.MERGED and row["merged_into"]:
+            target = self._get(session, row["merged_into"])
+            merged_into = target["code"]
+        else:
+            merged_into = None
+        answer = row["published_answer"] or (row["answer"] if row["is_public"] else None)
+        return {
+            "code": row["code"],
+            "status": row["status"],
+            "status_label": LABELS_VI[Status(row["status"])],
+            "category": row["category"],
+            "unit": self._unit_name(session, row["unit_id"]),
+            "received_at": row["created_at"],
+            "deadline_at": row["deadline_at"],
+            "answered_at": row["answered_at"],
+            "answer": answer,
+            "merged_into": merged_into,
+            "rating": row["rating"],
+        }
+
+    def staff_view(self, session: Session, ticket_id_or_code: str, actor: Actor) -> dict[str, Any]:
+        row = self._find(session, ticket_id_or_code)
+        self._may_read(actor, row)
+        view = self._public_fields(row)
+        view["contact"] = contact_for(actor.role, self.vault.open(row["contact_enc"]))
+        view["history"] = [
+            {k: v for k, v in dict(h._mapping).items() if k not in ("id", "ticket_id")}
+            for h in session.execute(
+                select(ticket_history)
+                .where(ticket_history.c.ticket_id == row["id"])
+                .order_by(ticket_history.c.id)
+            )
+        ]
+        view["messages"] = [
+            {"at": m.at, "direction": m.direction, "body": m.body}
+            for m in session.execute(
+                select(messages).where(messages.c.ticket_id == row["id"]).order_by(messages.c.id)
+            )
+        ]
+        return view
+
+    def search(
+        self,
+        session: Session,
+        actor: Actor,
+        *,
+        status: list[str] | None = None,
+        unit_id: str | None = None,
+        category: str | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        codes: list[str] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        q = select(tickets).order_by(tickets.c.created_at.desc()).limit(min(max(limit, 1), 1000))
+        if actor.role == "officer":
+            unit_id = actor.unit_id
+        if status:
+            q = q.where(tickets.c.status.in_(status))
+        if unit_id:
+            q = q.where(tickets.c.unit_id == unit_id)
+        if category:
+            q = q.where(tickets.c.category == category)
+        if channel:
+            q = q.where(tickets.c.channel == channel)
+        if since:
+            q = q.where(tickets.c.created_at >= since)
+        if until:
+            q = q.where(tickets.c.created_at <= until)
+        if codes:
+            normalized = [c for c in (normalize_code(x) for x in codes) if c]
+            q = q.where(tickets.c.code.in_(normalized))
+        return [self._public_fields(dict(r._mapping)) for r in session.execute(q)]
+
+    def earlier_tickets(self, session: Session, caller_hash: str | None) -> list[dict[str, Any]]:
+        """A caller's earlier tickets (the operator sees them while the call is live)."""
+        if not caller_hash:
+            return []
+        rows = session.execute(
+            select(tickets)
+            .where(tickets.c.caller_hash == caller_hash)
+            .order_by(tickets.c.created_at.desc())
+            .limit(20)
+        )
+        return [self._public_fields(dict(r._mapping)) for r in rows]
+
+    # --- workflow -----------------------------------------------------------------------
+    def assign(
+        self, session: Session, ticket_id: str, unit_id: str, actor: Actor, note: str = ""
+    ) -> dict[str, Any]:
+        """An operator (re)assigns a ticket to a unit."""
+        self._require(actor, "operator", "supervisor", "admin")
+        row = self._get(session, ticket_id)
+        _check(row["status"], Status.ASSIGNED)
+        self._assign(session, ticket_id, unit_id, actor, clean(note, "note", 2000), "assigned")
+        return self._row(session, ticket_id)
+
+    def forward(
+        self, session: Session, ticket_id: str, unit_id: str, reason: str, actor: Actor
+    ) -> dict[str, Any]:
+        """A unit that is not responsible hands the ticket on, saying why."""
+        row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
+        reason = clean(reason, "reason", 2000, required=True)
+        _check(row["status"], Status.ASSIGNED)
+        if unit_id == row["unit_id"]:
+            raise InvalidInput(
+                "Đơn vị nhận phải khác đơn vị hiện tại / forward to a different unit", "unit_id"
+            )
+        late = row["forward_deadline_at"] is not None and self.now() > _aware(
+            row["forward_deadline_at"]
+        )
+        self._assign(
+            session, ticket_id, unit_id, actor, reason + (" (late)" if late else ""), "forwarded"
+        )
+        return self._row(session, ticket_id)
+
+    def start(self, session: Session, ticket_id: str, actor: Actor) -> dict[str, Any]:
+        row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
+        self._move(session, row, Status.IN_PROGRESS, actor, "started")
+        return self._row(session, ticket_id)
+
+    def ask_citizen(
+        self, session: Session, ticket_id: str, question: str, actor: Actor
+    ) -> dict[str, Any]:
+        """Ask the citizen for more; the answer clock pauses until they reply."""
+        row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
+        question = clean(question, "question", 5000, required=True)
+        self._move(session, row, Status.WAITING, actor, "asked citizen", question)
+        session.execute(
+            update(tickets).where(tickets.c.id == ticket_id).values(paused_at=self.now())
+        )
+        session.execute(
+            insert(messages).values(
+                ticket_id=ticket_id, at=self.now(), direction="out", body=question
+            )
+        )
+        self._notify(session, row, question)
+        return self._row(session, ticket_id)
+
+    def resume(self, session: Session, ticket_id: str, actor: Actor) -> dict[str, Any]:
+        row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
+        self._resume(session, row, actor, "resumed")
+        return self._row(session, ticket_id)
+
+    def answer(self, session: Session, ticket_id: str, text: str, actor: Actor) -> dict[str, Any]:
+        """The unit's answer; the citizen is told on the channel they came from."""
+        row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
+        text = clean(text, "answer", 50000, required=True)
+        if row["status"] == Status.WAITING:
+            self._resume(session, row, actor, "answered while waiting")
+            row = self._get(session, ticket_id)
+        now = self.now()
+        on_time = row["deadline_at"] is None or now <= _aware(row["deadline_at"])
+        self._move(session, row, Status.ANSWERED, actor, "answered", None, emit=False)
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id)
+            .values(answer=text, answered_at=now, answered_on_time=on_time)
+        )
+        session.execute(
+            insert(messages).values(ticket_id=ticket_id, at=now, direction="out", body=text)
+        )
+        self._emit(session, "feedback.ticket_answered", ticket_id)
+        self._notify(session, row, f"[{row['code']}] {text}")
+        return self._row(session, ticket_id)
+
+    def publish_answer(
+        self,
+        session: Session,
+        ticket_id: str,
+        actor: Actor,
+        question: str | None = None,
+        answer: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish an anonymized question and answer to the portal (citizen's consent needed)."""
+        self._require(actor, "supervisor", "admin", "officer")
+        row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
+        if not row["is_public"]:
+            raise Conflict(
+                "Người dân không đồng ý công khai / the citizen did not agree to publication",
+                "is_public",
+            )
+        if row["answered_at"] is None:
+            raise Conflict("Phản ánh chưa được trả lời / the ticket has no answer yet", "answer")
+        contact = self.vault.open(row["contact_enc"])
+        q = anonymize(clean(question or row["description"], "question", 20000), contact)
+        a = anonymize(clean(answer or row["answer"], "answer", 50000), contact)
+        version = int(row["published_version"] or 0) + 1
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id)
+            .values(published_question=q, published_answer=a, published_version=version)
+        )
+        self._history(session, ticket_id, actor, "published", None, None, row["unit_id"])
+        self.events.record_event(
+            session,
+            "feedback.answer_published",
+            {
+                "ticket_id": ticket_id,
+                "code": row["code"],
+                "category": row["category"],
+                "unit_id": row["unit_id"],
+                "question": q,
+                "answer": a,
+                "answered_at": row["answered_at"],
+                "version": version,
+            },
+        )
+        return {"ticket_id": ticket_id, "question": q, "answer": a, "version": version}
+
+    def close(
+        self, session: Session, ticket_id: str, actor: Actor, note: str = ""
+    ) -> dict[str, Any]:
+        row = self._get(session, ticket_id)
+        if actor.role != "citizen":
+            self._may_handle(actor, row)
+        self._move(
+            session, row, Status.CLOSED, actor, "closed", clean(note, "note", 2000), emit=False
+        )
+        session.execute(
+            update(tickets).where(tickets.c.id == ticket_id).values(closed_at=self.now())
+        )
+        self._emit(session, "feedback.ticket_closed", ticket_id)
+        self._notify(
+            session,
+            row,
+            f"[{row['code']}] Phản ánh đã đóng. Xin đánh giá mức độ hài lòng từ 1 đến 5 / "
+            "Please rate our answer from 1 to 5.",
+        )
+        return self._row(session, ticket_id)
+
+    def reopen(
+        self, session: Session, code: str, reason: str, actor: Actor = CITIZEN
+    ) -> dict[str, Any]:
+        """The citizen says it was not resolved: the ticket goes back to its unit, new clock."""
+        row = self._by_code(session, code)
+        reason = clean(reason, "reason", 5000, required=True)
+        self._move(session, row, Status.REOPENED, actor, "reopened", reason, emit=False)
+        category = catalog.get_category(session, row["category"])
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == row["id"])
+            .values(
+                closed_at=None,
+                answered_at=None,
+                answered_on_time=None,
+                reminded_at=None,
+                overdue_at=None,
+                deadline_at=workdays.deadline_after(self.now(), category["answer_days"]),
+            )
+        )
+        session.execute(
+            insert(messages).values(ticket_id=row["id"], at=self.now(), direction="in", body=reason)
+        )
+        self._emit(session, "feedback.ticket_reopened", row["id"])
+        return self._row(session, row["id"])
+
+    def rate(self, session: Session, code: str, score: int, comment: str = "") -> dict[str, Any]:
+        row = self._by_code(session, code)
+        if not 1 <= int(score) <= 5:
+            raise InvalidInput("Điểm từ 1 đến 5 / score must be 1 to 5", "score")
+        if row["status"] not in (Status.ANSWERED, Status.CLOSED):
+            raise Conflict(
+                "Chỉ đánh giá được khi đã có trả lời / a ticket can be rated once it is answered",
+                "score",
+            )
+        if row["rating"] is not None:
+            raise Conflict("Phản ánh đã được đánh giá / this ticket was already rated", "score")
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == row["id"])
+            .values(rating=int(score), rating_comment=clean(comment, "comment", 2000))
+        )
+        self._history(session, row["id"], CITIZEN, "rated", None, None, row["unit_id"], str(score))
+        self.events.record_event(
+            session,
+            "feedback.ticket_rated",
+            {
+                "ticket_id": row["id"],
+                "code": row["code"],
+                "unit_id": row["unit_id"],
+                "score": int(score),
+            },
+        )
+        return self._row(session, row["id"])
+
+    def merge(self, session: Session, ticket_id: str, into_id: str, actor: Actor) -> dict[str, Any]:
+        """Mark a duplicate; its status is remembered so unmerge can restore it."""
+        self._require(actor, "operator", "supervisor", "admin", "officer")
+        row = self._get(session, ticket_id)
+        target = self._find(session, into_id)
+        self._may_handle(actor, row)
+        if target["id"] == row["id"] or target["status"] == Status.MERGED:
+            raise InvalidInput(
+                "Không gộp được vào chính nó hoặc vào phản ánh đã gộp / cannot merge into itself "
+                "or into a merged ticket",
+                "into",
+            )
+        self._move(session, row, Status.MERGED, actor, "merged", target["code"], emit=False)
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id)
+            .values(status_before_merge=row["status"], merged_into=target["id"])
+        )
+        self._emit(session, "feedback.ticket_closed", ticket_id)
+        return self._row(session, ticket_id)
+
+    def unmerge(self, session: Session, ticket_id: str, actor: Actor) -> dict[str, Any]:
+        self._require(actor, "operator", "supervisor", "admin", "officer")
+        row = self._get(session, ticket_id)
+        if row["status"] != Status.MERGED:
+            raise Conflict("Phản ánh chưa bị gộp / the ticket is not merged", "status")
+        restored = Status(row["status_before_merge"] or Status.RECEIVED)
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id)
+            .values(
+                status=restored.value,
+                merged_into=None,
+                status_before_merge=None,
+                updated_at=self.now(),
+            )
+        )
+        self._history(
+            session, ticket_id, actor, "unmerged", Status.MERGED, restored, row["unit_id"]
+        )
+        self._emit(session, "feedback.ticket_reopened", ticket_id)
+        return self._row(session, ticket_id)
+
+    def duplicates(
+        self, session: Session, ticket_id: str, threshold: float = 0.35
+    ) -> list[dict[str, Any]]:
+        """Likely duplicates: same caller, or similar text in the same category, within days."""
+        row = self._get(session, ticket_id)
+        created = _aware(row["created_at"])
+        window = and_(
+            tickets.c.id != ticket_id,
+            tickets.c.status != Status.MERGED.value,
+            tickets.c.created_at >= created - DUPLICATE_WINDOW,
+            tickets.c.created_at <= created + DUPLICATE_WINDOW,
+        )
+        who = [tickets.c.category == row["category"]]
+        if row["caller_hash"]:
+            who.append(tickets.c.caller_hash == row["caller_hash"])
+        candidates = session.execute(select(tickets).where(window, or_(*who)).limit(500)).all()
+        out = []
+        for cand in candidates:
+            same_caller = bool(row["caller_hash"]) and cand.caller_hash == row["caller_hash"]
+            score = similarity(row["description"], cand.description)
+            if same_caller or score >= threshold:
+                out.append(
+                    {
+                        "ticket_id": cand.id,
+                        "code": cand.code,
+                        "status": cand.status,
+                        "same_caller": same_caller,
+                        "similarity": round(score, 3),
+                    }
+                )
+        out.sort(key=lambda d: (not d["same_caller"], -d["similarity"]))
+        return out[:20]
+
+    # --- units changing -----------------------------------------------------------------
+    def dissolve_unit(
+        self, session: Session, unit_id: str, valid_to: Any, successor_id: str | None, actor: Actor
+    ) -> int:
+        """End a unit; its open tickets move to the successor now. Returns how many moved."""
+        self._require(actor, "admin", "supervisor")
+        catalog.dissolve(session, unit_id, valid_to, successor_id)
+        if not successor_id:
+            return 0
+        target = catalog.current_unit(session, successor_id, valid_to)
+        open_rows = session.execute(
+            select(tickets.c.id, tickets.c.status).where(
+                tickets.c.unit_id == unit_id, tickets.c.status.in_([s.value for s in OPEN])
+            )
+        ).all()
+        for ticket in open_rows:
+            self._assign(
+                session,
+                ticket.id,
+                target,
+                actor,
+                f"unit {unit_id} dissolved",
+                "assigned",
+                keep_status=ticket.status == Status.WAITING,
+            )
+        return len(open_rows)
+
+    # --- the clock ----------------------------------------------------------------------
+    def tick(self, session: Session, remind_days: int = 2) -> dict[str, int]:
+        """Reminders before the deadline, one overdue event when it passes."""
+        now = self.now()
+        today = workdays.local_date(now)
+        running = [s.value for s in CLOCK_RUNNING]
+        overdue = session.execute(
+            select(tickets.c.id, tickets.c.unit_id)
+            .where(
+                tickets.c.status.in_(running),
+                tickets.c.deadline_at < now,
+                tickets.c.overdue_at.is_(None),
+            )
+            .limit(1000)
+        ).all()
+        for row in overdue:
+            session.execute(update(tickets).where(tickets.c.id == row.id).values(overdue_at=now))
+            self._history(session, row.id, SYSTEM, "overdue", None, None, row.unit_id)
+            self._emit(session, "feedback.ticket_overdue", row.id)
+        soon = workdays.end_of_day(workdays.add_working_days(today, remind_days))
+        due = session.execute(
+            select(tickets.c.id, tickets.c.unit_id)
+            .where(
+                tickets.c.status.in_(running),
+                tickets.c.deadline_at <= soon,
+                tickets.c.deadline_at >= now,
+                tickets.c.reminded_at.is_(None),
+            )
+            .limit(1000)
+        ).all()
+        for row in due:
+            session.execute(update(tickets).where(tickets.c.id == row.id).values(reminded_at=now))
+            self._history(
+                session,
+                row.id,
+                SYSTEM,
+                "reminder",
+                None,
+                None,
+                row.unit_id,
+                "deadline within 2 working days",
+            )
+        return {"overdue": len(overdue), "reminded": len(due)}
+
+    # --- internals ----------------------------------------------------------------------
+    def _assign(
+        self,
+        session: Session,
+        ticket_id: str,
+        unit_id: str,
+        actor: Actor,
+        note: str,
+        action: str,
+        keep_status: bool = False,
+    ) -> None:
+        now = self.now()
+        unit_id = catalog.check_assignable(session, unit_id, workdays.local_date(now))
+        row = self._get(session, ticket_id)
+        category = catalog.get_category(session, row["category"])
+        target = Status(row["status"]) if keep_status else Status.ASSIGNED
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id)
+            .values(
+                unit_id=unit_id,
+                status=target.value,
+                assigned_at=now,
+                updated_at=now,
+                forward_deadline_at=workdays.deadline_after(now, category["forward_days"]),
+            )
+        )
+        self._history(session, ticket_id, actor, action, row["status"], target, unit_id, note)
+        kind = "feedback.ticket_forwarded" if action == "forwarded" else "feedback.ticket_assigned"
+        self._emit(session, kind, ticket_id)
+
+    def _resume(self, session: Session, row: dict[str, Any], actor: Actor, note: str) -> None:
+        now = self.now()
+        deadline = row["deadline_at"]
+        if row["paused_at"] is not None and deadline is not None:
+            deadline = workdays.extend(_aware(deadline), _aware(row["paused_at"]), now)
+        self._move(session, row, Status.IN_PROGRESS, actor, "resumed", note)
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == row["id"])
+            .values(paused_at=None, deadline_at=deadline)
+        )
+
+    def _move(
+        self,
+        session: Session,
+        row: dict[str, Any],
+        target: Status,
+        actor: Actor,
+        action: str,
+        note: str | None = None,
+        emit: bool = False,
+    ) -> None:
+        _check(row["status"], target)
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == row["id"], tickets.c.status == row["status"])
+            .values(status=target.value, updated_at=self.now())
+        )
+        self._history(
+            session, row["id"], actor, action, row["status"], target, row["unit_id"], note
+        )
+
+    def _notify(self, session: Session, row: dict[str, Any], body: str) -> None:
+        if row["channel"] not in REPLY_CHANNELS:
+            return
+        session.execute(
+            insert(notifications).values(
+                ticket_id=row["id"],
+                channel=row["channel"],
+                body=body,
+                status="pending",
+                attempts=0,
+                next_attempt_at=self.now(),
+            )
+        )
+
+    def _history(
+        self,
+        session: Session,
+        ticket_id: str,
+        actor: Actor,
+        action: str,
+        from_status: str | None,
+        to_status: str | None,
+        unit_id: str | None,
+        note: str | None = None,
+    ) -> None:
+        session.execute(
+            insert(ticket_history).values(
+                ticket_id=ticket_id,
+                at=self.now(),
+                actor=actor.id[:100],
+                action=action,
+                from_status=from_status,
+                to_status=to_status,
+                unit_id=unit_id,
+                note=note,
+            )
+        )
+
+    def _emit(self, session: Session, event_type: str, ticket_id: str) -> None:
+        self._emit_row(session, event_type, self._get(session, ticket_id))
+
+    def _emit_row(self, session: Session, event_type: str, row: dict[str, Any]) -> None:
+        self.events.record_event(
+            session,
+            event_type,
+            {
+                "ticket_id": row["id"],
+                "code": row["code"],
+                "category": row["category"],
+                "unit_id": row["unit_id"],
+                "channel": row["channel"],
+                "status": row["status"],
+                "deadline_at": row["deadline_at"],
+            },
+        )
+
+    def _get(self, session: Session, ticket_id: str) -> dict[str, Any]:
+        row = session.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+        if row is None:
+            raise NotFound(f"Không có phản ánh {ticket_id} / no ticket {ticket_id}", "ticket_id")
+        return dict(row._mapping)
+
+    def _by_code(self, session: Session, code: str) -> dict[str, Any]:
+        normalized = normalize_code(code or "")
+        if normalized is None:
+            raise NotFound(
+                "Mã tra cứu không đúng; hãy kiểm tra lại / the tracking code is not valid; "
+                "check it again",
+                "code",
+            )
+        row = session.execute(select(tickets).where(tickets.c.code == normalized)).first()
+        if row is None:
+            raise NotFound("Không tìm thấy mã tra cứu / no ticket with this code", "code")
+        return dict(row._mapping)
+
+    def _find(self, session: Session, id_or_code: str) -> dict[str, Any]:
+        if normalize_code(id_or_code or ""):
+            return self._by_code(session, id_or_code)
+        return self._get(session, id_or_code)
+
+    def _row(self, session: Session, ticket_id: str) -> dict[str, Any]:
+        return self._public_fields(self._get(session, ticket_id))
+
+    @staticmethod
+    def _public_fields(row: dict[str, Any]) -> dict[str, Any]:
+        """A ticket without its personal data (safe for any staff role)."""
+        hidden = {"contact_enc", "caller_hash", "status_before_merge"}
+        return {k: v for k, v in row.items() if k not in hidden}
+
+    def _unit_name(self, session: Session, unit_id: str | None) -> str | None:
+        if not unit_id:
+            return None
+        return session.execute(select(units.c.name).where(units.c.id == unit_id)).scalar()
+
+    @staticmethod
+    def _require(actor: Actor, *roles: str) -> None:
+        if actor.role not in roles:
+            raise Forbidden(
+                f"Vai trò '{actor.role}' không được làm việc này / role '{actor.role}' may not do "
+                f"this (needs one of: {', '.join(roles)})"
+            )
+
+    @staticmethod
+    def _may_read(actor: Actor, row: dict[str, Any]) -> None:
+        if actor.role not in STAFF_ROLES:
+            raise Forbidden("Chỉ cán bộ được xem / staff only")
+        if actor.role == "officer" and actor.unit_id != row["unit_id"]:
+            raise Forbidden(
+                "Phản ánh không thuộc đơn vị của bạn / the ticket belongs to another unit",
+                "unit_id",
+            )
+
+    def _may_handle(self, actor: Actor, row: dict[str, Any]) -> None:
+        self._require(actor, "operator", "officer", "supervisor", "admin")
+        self._may_read(actor, row)
+
+
+HONORIFICS = "anh|chị|ông|bà|em|cô|chú|bác|bạn|cháu"
+
+
+def anonymize(text: str, contact: dict[str, str]) -> str:
+    """Remove the citizen's own name, phone, e-mail and address, then any phone or e-mail.
+
+    The given name alone is removed where Vietnamese addresses a person by it ("anh Bình",
+    "chị Hoa"), not everywhere: "Bình" is also half of "Bình Dương".
+    """
+    for key in ("name", "address", "email", "phone"):
+        value = contact.get(key)
+        if value:
+            text = text.replace(value, "[…]")
+    name = contact.get("name", "").split()
+    if name:
+        given = re.escape(name[-1])
+        text = re.sub(rf"(?i)\b({HONORIFICS})\s+{given}\b", r"\1 […]", text)
+    return redact(text)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def category_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(tickets.c.category, func.count()).group_by(tickets.c.category))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, default=str, ensure_ascii=False)
+
+
+__all__ = ["Actor", "Desk", "Intake", "categories"]

@@ -1,0 +1,453 @@
+"""Feedback: the citizens' portal form and tracking look-up, the channels' webhooks (hotline
+1022, Facebook page, Zalo OA) and the staff desk (tickets, units, rules, reports).
+
+Staff calls carry `Authorization: Bearer <JWT>` (HS256 with LOA_SIGNING_KEY; claims sub, role,
+unit_id) until the accounts of issue 7 issue them. The role decides what the feedback service
+lets the caller do and whether contact details are shown or masked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Literal
+
+import jwt
+from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.wrappers import Response
+
+from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
+from shared.errors import BadRequest, Forbidden, LoaError, PayloadTooLarge, Unauthorized
+
+TAGS = ["feedback"]
+
+
+# --- rate limiting -----------------------------------------------------------------------
+class TooManyRequests(LoaError):
+    status = 429
+    title = "Quá nhiều yêu cầu / Too many requests"
+    slug = "too-many-requests"
+
+
+class RateLimiter:
+    """Token bucket per client, in this gateway process (each replica limits on its own)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, rate: str) -> float:
+        """0 if allowed, else the seconds to wait."""
+        count_s, _, per_s = rate.partition("/")
+        capacity, period = float(count_s), float(per_s or 60)
+        refill = capacity / period
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * refill)
+            if tokens >= 1:
+                self._buckets[client] = (tokens - 1, now)
+                if len(self._buckets) > 100_000:
+                    self._buckets.clear()
+                return 0.0
+            self._buckets[client] = (tokens, now)
+            return (1 - tokens) / refill
+
+
+limiter = RateLimiter()
+
+
+def _client(ctx: RequestContext) -> str:
+    return ctx.request.remote_addr or "unknown"
+
+
+def _limit(ctx: RequestContext) -> None:
+    wait = limiter.allow(_client(ctx), ctx.settings.feedback_portal_rate)
+    if wait:
+        raise TooManyRequests(
+            f"Bạn gửi quá nhanh; hãy thử lại sau {wait:.0f} giây / too many submissions; retry "
+            f"in {wait:.0f}s"
+        )
+
+
+# --- staff identity ----------------------------------------------------------------------
+def actor(ctx: RequestContext) -> dict[str, Any]:
+    header = ctx.request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("Cần đăng nhập / sign in first (Authorization: Bearer …)")
+    try:
+        claims = jwt.decode(
+            header[7:],
+            ctx.settings.signing_key or "",
+            algorithms=["HS256"],
+            options={"require": ["sub", "role", "exp"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"Phiên đăng nhập không hợp lệ / invalid token: {exc}") from None
+    return {"sub": claims["sub"], "role": claims["role"], "unit_id": claims.get("unit_id")}
+
+
+def _raw_body(ctx: RequestContext) -> str:
+    raw = ctx.request.get_data(cache=True)
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8") from None
+
+
+def _call(ctx: RequestContext, method: str, *args: Any, **kwargs: Any) -> Any:
+    return ctx.services.call("feedback", method, *args, **kwargs)
+
+
+# --- public: portal and app --------------------------------------------------------------
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=30)
+    email: str | None = Field(None, max_length=200)
+    address: str | None = Field(None, max_length=500)
+
+
+class Attachment(BaseModel):
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    data: str = Field(description="base64")
+
+
+class Submission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(max_length=64, description="a code from GET /api/feedback/categories")
+    title: str = Field("", max_length=300)
+    description: str = Field(min_length=1, max_length=20000)
+    contact: Contact | None = None
+    is_public: bool = Field(False, description="the question and answer may be published")
+    channel: Literal["portal", "app"] = "portal"
+    attachments: list[Attachment] = Field(default_factory=list, max_length=5)
+
+
+class Submitted(BaseModel):
+    code: str
+    status: str
+    deadline_at: Any
+
+
+@route(
+    "POST",
+    "/api/feedback/tickets",
+    summary="Send a question or report (no login); returns the tracking code",
+    tags=TAGS,
+    request_model=Submission,
+    response_model=Submitted,
+    responses={201: "Received", 413: "Attachment too large", 429: "Too many submissions"},
+)
+def submit(ctx: RequestContext) -> Any:
+    _limit(ctx)
+    body = ctx.json(Submission)
+    intake = body.model_dump(exclude={"contact"})
+    intake["contact"] = body.contact.model_dump(exclude_none=True) if body.contact else {}
+    ticket = _call(ctx, "submit", intake)
+    return 201, Submitted(
+        code=ticket["code"], status=ticket["status"], deadline_at=ticket["deadline_at"]
+    )
+
+
+@route("GET", "/api/feedback/categories", summary="Categories one can write about", tags=TAGS)
+def categories(ctx: RequestContext) -> Any:
+    return [
+        {k: c[k] for k in ("code", "name", "description", "answer_days")}
+        for c in _call(ctx, "categories")
+    ]
+
+
+@route(
+    "GET",
+    "/api/feedback/track/<code>",
+    summary="Status and public answer of a ticket by its tracking code",
+    tags=TAGS,
+    responses={404: "No such code"},
+)
+def track(ctx: RequestContext, code: str) -> Any:
+    _limit_lookup(ctx)
+    return _call(ctx, "lookup", code)
+
+
+def _limit_lookup(ctx: RequestContext) -> None:
+    # Look-ups are cheap but codes must not be guessed: ten times the submission rate.
+    count, _, per = ctx.settings.feedback_portal_rate.partition("/")
+    wait = limiter.allow("lookup:" + _client(ctx), f"{int(count) * 10}/{per or 60}")
+    if wait:
+        raise TooManyRequests(f"too many look-ups; retry in {wait:.0f}s")
+
+
+class Rating(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=2000)
+
+
+@route(
+    "POST",
+    "/api/feedback/track/<code>/rating",
+    summary="Rate the answer (1–5)",
+    tags=TAGS,
+    request_model=Rating,
+)
+def rate(ctx: RequestContext, code: str) -> Any:
+    _limit_lookup(ctx)
+    body = ctx.json(Rating)
+    return _call(ctx, "rate", code, body.score, body.comment)
+
+
+class Reopen(BaseModel):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+@route(
+    "POST",
+    "/api/feedback/track/<code>/reopen",
+    summary="Say it was not resolved",
+    tags=TAGS,
+    request_model=Reopen,
+)
+def reopen(ctx: RequestContext, code: str) -> Any:
+    _limit_lookup(ctx)
+    return _call(ctx, "reopen", code, ctx.json(Reopen).reason)
+
+
+# --- webhooks ----------------------------------------------------------------------------
+@route(
+    "POST",
+    "/api/feedback/webhooks/hotline",
+    summary="Call events of the 1022 call center (signed: X-Loa-Timestamp, X-Loa-Signature)",
+    tags=TAGS,
+    responses={401: "Bad signature", 403: "Replayed (too old)"},
+)
+def hotline_webhook(ctx: RequestContext) -> Any:
+    h = ctx.request.headers
+    return _call(
+        ctx, "hotline_webhook", _raw_body(ctx), h.get("X-Loa-Timestamp"), h.get("X-Loa-Signature")
+    )
+
+
+@route(
+    "GET",
+    "/api/feedback/webhooks/facebook",
+    summary="Facebook webhook verification (hub.challenge)",
+    tags=TAGS,
+    response_content_type="text/plain",
+)
+def facebook_verify(ctx: RequestContext) -> Response:
+    args = ctx.request.args
+    token = ctx.settings.feedback_facebook_verify_token
+    if args.get("hub.mode") != "subscribe" or not token or args.get("hub.verify_token") != token:
+        raise Forbidden("verify token does not match", "hub.verify_token")
+    return Response(args.get("hub.challenge", ""), mimetype="text/plain")
+
+
+@route(
+    "POST",
+    "/api/feedback/webhooks/facebook",
+    summary="Facebook page messages (X-Hub-Signature-256)",
+    tags=TAGS,
+    responses={401: "Bad signature"},
+)
+def facebook_webhook(ctx: RequestContext) -> Any:
+    return _call(
+        ctx, "facebook_webhook", _raw_body(ctx), ctx.request.headers.get("X-Hub-Signature-256")
+    )
+
+
+@route(
+    "POST",
+    "/api/feedback/webhooks/zalo",
+    summary="Zalo Official Account events (X-ZEvent-Signature)",
+    tags=TAGS,
+    responses={401: "Bad signature", 403: "Replayed (too old)"},
+)
+def zalo_webhook(ctx: RequestContext) -> Any:
+    return _call(ctx, "zalo_webhook", _raw_body(ctx), ctx.request.headers.get("X-ZEvent-Signature"))
+
+
+# --- staff: calls ------------------------------------------------------------------------
+@route(
+    "GET",
+    "/api/feedback/calls/<call_id>",
+    summary="A live call and the caller's earlier tickets",
+    tags=TAGS,
+    public=False,
+)
+def call_view(ctx: RequestContext, call_id: str) -> Any:
+    return _call(ctx, "call", call_id, actor(ctx))
+
+
+class CallTicket(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(max_length=64)
+    description: str = Field(min_length=1, max_length=20000)
+    unit_id: str | None = None
+    name: str | None = Field(None, max_length=200)
+    is_public: bool = False
+
+
+@route(
+    "POST",
+    "/api/feedback/calls/<call_id>/ticket",
+    summary="Turn a call into a ticket (once per call)",
+    tags=TAGS,
+    request_model=CallTicket,
+    public=False,
+)
+def call_ticket(ctx: RequestContext, call_id: str) -> Any:
+    who = actor(ctx)
+    ticket = _call(ctx, "ticket_from_call", call_id, ctx.json(CallTicket).model_dump(), who)
+    return (200 if ticket.get("duplicate") else 201), ticket
+
+
+# --- staff: tickets ----------------------------------------------------------------------
+@route(
+    "GET",
+    "/api/feedback/staff/tickets",
+    summary="Tickets (officers see their unit's)",
+    tags=TAGS,
+    public=False,
+    query={
+        "status": "comma-separated",
+        "unit_id": "",
+        "category": "",
+        "channel": "",
+        "limit": "≤1000",
+    },
+)
+def list_tickets(ctx: RequestContext) -> Any:
+    args = ctx.request.args
+    filters: dict[str, Any] = {
+        k: args[k] for k in ("unit_id", "category", "channel") if args.get(k)
+    }
+    if args.get("status"):
+        filters["status"] = args["status"].split(",")
+    if args.get("limit", "").isdigit():
+        filters["limit"] = int(args["limit"])
+    return _call(ctx, "list_tickets", filters, actor(ctx))
+
+
+@route(
+    "GET",
+    "/api/feedback/staff/tickets/<ticket>",
+    summary="One ticket (by id or code)",
+    tags=TAGS,
+    public=False,
+)
+def get_ticket(ctx: RequestContext, ticket: str) -> Any:
+    return _call(ctx, "get_ticket", ticket, actor(ctx))
+
+
+ACTIONS = (
+    "assign",
+    "forward",
+    "start",
+    "ask",
+    "resume",
+    "answer",
+    "publish",
+    "close",
+    "merge",
+    "unmerge",
+    "duplicates",
+)
+
+
+@route(
+    "POST",
+    "/api/feedback/staff/tickets/<ticket>/<action>",
+    summary="Act on a ticket: " + ", ".join(ACTIONS),
+    tags=TAGS,
+    public=False,
+    responses={409: "Not allowed in the ticket's state"},
+)
+def act(ctx: RequestContext, ticket: str, action: str) -> Any:
+    who = actor(ctx)
+    if action not in ACTIONS:
+        raise BadRequest(f"unknown action '{action}' (known: {', '.join(ACTIONS)})", "action")
+    data = ctx.json(_Any) if ctx.request.get_data(cache=True).strip() else _Any()
+    return _call(ctx, "act", ticket, action, data.model_dump(), who)
+
+
+class _Any(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- staff: units, categories, rules, reports --------------------------------------------
+@route("GET", "/api/feedback/units", summary="Units (a tree with validity dates)", tags=TAGS)
+def units(ctx: RequestContext) -> Any:
+    return _call(ctx, "units")
+
+
+@route(
+    "PUT",
+    "/api/feedback/units/<unit_id>",
+    summary="Create or rename a unit",
+    tags=TAGS,
+    public=False,
+)
+def put_unit(ctx: RequestContext, unit_id: str) -> Any:
+    who = actor(ctx)
+    return _call(ctx, "put_unit", unit_id, ctx.json(_Any).model_dump(), who)
+
+
+@route(
+    "POST",
+    "/api/feedback/units/<unit_id>/dissolve",
+    summary="Dissolve a unit; open tickets move to its successor",
+    tags=TAGS,
+    public=False,
+)
+def dissolve(ctx: RequestContext, unit_id: str) -> Any:
+    who = actor(ctx)
+    return _call(ctx, "dissolve_unit", unit_id, ctx.json(_Any).model_dump(), who)
+
+
+@route(
+    "PUT",
+    "/api/feedback/categories/<code>",
+    summary="Create or change a category and its deadlines",
+    tags=TAGS,
+    public=False,
+)
+def put_category(ctx: RequestContext, code: str) -> Any:
+    who = actor(ctx)
+    return _call(ctx, "put_category", code, ctx.json(_Any).model_dump(), who)
+
+
+@route(
+    "GET", "/api/feedback/rules", summary="Routing rules (category → unit)", tags=TAGS, public=False
+)
+def rules(ctx: RequestContext) -> Any:
+    actor(ctx)
+    return _call(ctx, "rules")
+
+
+@route("POST", "/api/feedback/rules", summary="Add a routing rule", tags=TAGS, public=False)
+def add_rule(ctx: RequestContext) -> Any:
+    who = actor(ctx)
+    return 201, _call(ctx, "add_rule", ctx.json(_Any).model_dump(), who)
+
+
+@route(
+    "GET",
+    "/api/feedback/reports/<month>",
+    summary="Per unit and month: on-time rate, median time to answer, satisfaction "
+    "(add ?format=csv)",
+    tags=TAGS,
+    public=False,
+    query={"unit_id": "one unit", "format": "json or csv"},
+)
+def report(ctx: RequestContext, month: str) -> Any:
+    who = actor(ctx)
+    unit_id = ctx.request.args.get("unit_id") or None
+    if ctx.request.args.get("format") == "csv":
+        body = _call(ctx, "report_csv", month, unit_id, who)
+        resp = Response(body, mimetype="text/csv")
+        resp.headers["Content-Disposition"] = f'attachment; filename="feedback-{month}.csv"'
+        return resp
+    return _call(ctx, "report", month, unit_id, who)

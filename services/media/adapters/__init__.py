@@ -1,0 +1,1 @@
+"""The outside world of the media service (ffmpeg, ffprobe) behind small interfaces."""

@@ -1,0 +1,274 @@
+"""ffmpeg and ffprobe as subprocesses: probing, loudness measurement, and encodes with progress.
+
+Under eventlet (the services' runtime) subprocess is green, so a long encode never blocks the
+worker's heartbeats; reading `-progress` line by line gives percent, speed and ETA as they happen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+PROGRESS_EVERY_S = 1.0
+
+
+class FfmpegError(Exception):
+    """ffmpeg or ffprobe failed; summary is the tool's own error, short enough to show people."""
+
+    def __init__(self, summary: str, returncode: int | None = None) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.returncode = returncode
+
+
+class Cancelled(Exception):
+    """The job was cancelled while ffmpeg ran; the process was stopped."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    percent: float
+    speed: float | None
+    eta_s: float | None
+    out_time_s: float
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """EBU R128 measurement: integrated (LUFS), its gate threshold, range (LU), true peak (dBTP)."""
+
+    integrated: float
+    threshold: float
+    lra: float
+    true_peak: float
+
+
+_NOISE = re.compile(r"^(Press \[q\]|\s*$|Last message repeated)")
+
+
+def summarize(stderr_lines: Sequence[str], limit: int = 400) -> str:
+    """The last distinct error lines of a run, without the '[x @ 0x…]' prefixes people can't use."""
+    picked: list[str] = []
+    for raw in reversed(stderr_lines):
+        line = re.sub(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*", "", raw.strip())
+        if not line or _NOISE.match(line) or line in picked:
+            continue
+        picked.append(line)
+        if len(picked) == 3:
+            break
+    text = " / ".join(reversed(picked)) or "no error message"
+    return text[:limit]
+
+
+class Ffmpeg:
+    """The two binaries and how to call them."""
+
+    def __init__(self, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> None:
+        self.ffmpeg = ffmpeg
+        self.ffprobe = ffprobe
+
+    def probe(self, source: str, timeout: float = 120) -> dict:
+        """ffprobe's JSON of format and streams, or FfmpegError with its reason."""
+        cmd = [
+            self.ffprobe,
+            "-v",
+            "error",
+            "-hide_banner",
+            "-show_format",
+            "-show_streams",
+            "-of",
+            "json",
+            source,
+        ]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise FfmpegError(f"ffprobe did not finish within {timeout:.0f}s") from None
+        if done.returncode != 0:
+            lines = done.stderr.decode("utf-8", "replace").splitlines()
+            raise FfmpegError(summarize(lines), done.returncode)
+        return dict(json.loads(done.stdout or b"{}"))
+
+    def decode_errors(self, source: str, start_s: float, length_s: float) -> list[str]:
+        """Errors met decoding a stretch of the file (a cut-off file fails near its end)."""
+        cmd = [
+            self.ffmpeg,
+            "-nostdin",
+            "-v",
+            "error",
+            "-ss",
+            f"{max(start_s, 0):.3f}",
+            "-i",
+            source,
+            "-t",
+            f"{length_s:.3f}",
+            "-f",
+            "null",
+            "-",
+        ]
+        done = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
+        lines = [x for x in done.stderr.decode("utf-8", "replace").splitlines() if x.strip()]
+        if done.returncode != 0 and not lines:
+            lines = [f"ffmpeg exited with code {done.returncode}"]
+        return lines
+
+    def loudness(self, source: str, stream: str = "0:a:0", timeout: float = 3600) -> Loudness:
+        """Measure with the ebur128 filter (true peak at 4x oversampling)."""
+        cmd = [
+            self.ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            source,
+            "-map",
+            stream,
+            "-af",
+            "ebur128=peak=true:framelog=verbose",
+            "-f",
+            "null",
+            "-",
+        ]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise FfmpegError(
+                f"loudness measurement did not finish within {timeout:.0f}s"
+            ) from None
+        text = done.stderr.decode("utf-8", "replace")
+        if done.returncode != 0:
+            raise FfmpegError(summarize(text.splitlines()), done.returncode)
+        return parse_ebur128(text)
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        duration_s: float | None,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+        timeout_s: float = 6 * 3600,
+    ) -> None:
+        """Run ffmpeg with args (everything after the binary); progress from `-progress pipe:1`.
+
+        should_cancel is asked about once a second; True stops ffmpeg and raises Cancelled.
+        """
+        cmd = [self.ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-progress", "pipe:1", *args]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        tail: deque[str] = deque(maxlen=40)
+        started = time.monotonic()
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for raw in proc.stderr:
+                tail.append(raw.decode("utf-8", "replace").rstrip())
+
+        reader = _spawn(read_stderr)
+        last_report = 0.0
+        block: dict[str, str] = {}
+        cancelled = False
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
+                block[key] = value
+                if key != "progress":
+                    continue
+                now = time.monotonic()
+                if now - started > timeout_s:
+                    proc.kill()
+                    raise FfmpegError(
+                        f"the encode took longer than {timeout_s:.0f}s and was stopped"
+                    )
+                if now - last_report >= PROGRESS_EVERY_S or value == "end":
+                    last_report = now
+                    if should_cancel is not None and should_cancel():
+                        cancelled = True
+                        proc.kill()
+                        break
+                    if on_progress is not None:
+                        on_progress(parse_progress(block, duration_s, now - started))
+                block = {}
+            returncode = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            _join(reader)
+        if cancelled:
+            raise Cancelled()
+        if returncode != 0:
+            raise FfmpegError(summarize(list(tail)), returncode)
+
+
+def parse_progress(block: dict[str, str], duration_s: float | None, elapsed_s: float) -> Progress:
+    out_us = block.get("out_time_us") or block.get("out_time_ms") or "0"
+    try:
+        out_s = max(int(out_us), 0) / 1_000_000
+    except ValueError:
+        out_s = 0.0
+    speed_text = (block.get("speed") or "").rstrip("x").strip()
+    try:
+        speed: float | None = float(speed_text)
+    except ValueError:
+        speed = None
+    if block.get("progress") == "end":
+        return Progress(100.0, speed, 0.0, out_s)
+    percent = min(99.9, 100 * out_s / duration_s) if duration_s else 0.0
+    eta = None
+    if duration_s and out_s > 0:
+        eta = max(0.0, (duration_s - out_s) * elapsed_s / out_s)
+    return Progress(round(percent, 1), speed, None if eta is None else round(eta, 1), out_s)
+
+
+_SUMMARY_VALUE = r"(-?[0-9.]+|-?inf)"
+
+
+def parse_ebur128(text: str) -> Loudness:
+    """The numbers of ebur128's closing summary (the last 'Summary:' block of stderr)."""
+    summary = text[text.rfind("Summary:") :]
+    if "Summary:" not in text:
+        raise FfmpegError("the loudness summary is missing from ffmpeg's output")
+
+    def grab(label: str, after: str = "") -> float:
+        part = summary[summary.find(after) :] if after else summary
+        match = re.search(rf"{label}\s+{_SUMMARY_VALUE}", part)
+        if not match:
+            raise FfmpegError(f"the loudness summary has no {label.strip(':')}")
+        return float(match.group(1))
+
+    return Loudness(
+        integrated=grab("I:"),
+        threshold=grab("Threshold:"),
+        lra=grab("LRA:"),
+        true_peak=grab("Peak:", "True peak"),
+    )
+
+
+def _spawn(fn: Callable[[], None]) -> object:
+    """A green thread under eventlet, a real one otherwise (benchmarks, scripts)."""
+    try:
+        import eventlet.patcher
+
+        if eventlet.patcher.is_monkey_patched("thread"):
+            import eventlet
+
+            return eventlet.spawn(fn)
+    except ImportError:  # pragma: no cover
+        pass
+    import threading
+
+    thread = threading.Thread(target=fn, daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(handle: object) -> None:
+    wait = getattr(handle, "wait", None) or getattr(handle, "join", None)
+    if callable(wait):
+        wait()

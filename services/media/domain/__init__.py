@@ -1,0 +1,1 @@
+"""Plain-Python rules of the media service: no nameko, no HTTP, no RabbitMQ."""

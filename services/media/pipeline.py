@@ -1,0 +1,467 @@
+"""What happens after an upload and inside a transcode job: plain Python over the database, the
+object store and ffmpeg (no nameko here; the service's entrypoints call in).
+
+Outputs are written to a private scratch folder, then copied to a fresh storage folder (a
+"generation") that nothing points at yet; only the database commit that marks the job done makes
+them visible. A worker killed at any moment therefore leaves no partial rendition behind, and the
+next attempt sweeps the orphaned generation away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from services.media.adapters.ffmpeg import Cancelled, Ffmpeg, FfmpegError, Loudness, Progress
+from services.media.config import MediaSettings
+from services.media.domain import library, profiles, uploads
+from services.media.domain.probe import (
+    LoudnessInfo,
+    ProbeResult,
+    Rejected,
+    check_usable,
+    parse,
+    reason_for_probe_failure,
+)
+from shared.db import Database
+from shared.ids import new_id
+from shared.storage.base import ObjectStore
+from shared.storage.local import LocalObjectStore
+
+log = logging.getLogger(__name__)
+PROGRESS_EVENT_EVERY_S = 2.0
+LOUDNESS_TOLERANCE = {"tv": 0.5, "social": 1.0}
+
+
+def source_of(store: ObjectStore, key: str) -> str:
+    """Where ffmpeg reads an object: the file itself on the local store, a signed URL on S3."""
+    if isinstance(store, LocalObjectStore):
+        return str(store.file_path(key))
+    return store.url(key, timedelta(hours=12))
+
+
+class Pipeline:
+    def __init__(self, db: Database, store: ObjectStore, settings: MediaSettings) -> None:
+        self.db = db
+        self.store = store
+        self.settings = settings
+        self.ffmpeg = Ffmpeg(settings.ffmpeg, settings.ffprobe)
+        self.scratch = Path(settings.scratch_dir or tempfile.gettempdir()) / "loa-media"
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(self, upload_id: str) -> None:
+        """Assemble, hash, dedup, probe; then the asset and its jobs, or a rejection."""
+        with self.db.session() as s:
+            upload = uploads.get(s, upload_id)
+        if upload["state"] != uploads.RECEIVED:
+            return  # already handled (a redelivered message)
+        key = upload["storage_key"]
+        if upload["length"] == 0:
+            self._reject(upload, "Tệp rỗng (0 byte) / the file is empty (0 bytes)")
+            return
+        if upload["multipart_id"]:
+            with self.db.session() as s:
+                parts = uploads.parts_of(s, upload_id)
+            try:
+                self.store.complete_multipart(key, upload["multipart_id"], parts)
+            except Exception:
+                if not self.store.exists(key):  # not a redelivery after a completed assembly
+                    raise
+        digest = hashlib.sha256()
+        size = 0
+        with self.store.open(key) as reader:
+            for chunk in reader:
+                digest.update(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        with self.db.session() as s:
+            existing = library.find_by_sha256(s, sha)
+        if existing:
+            self._duplicate(upload, existing)
+            return
+        try:
+            probe = self.probe(source_of(self.store, key), size)
+        except Rejected as exc:
+            self._reject(upload, exc.reason)
+            return
+        meta = upload["meta"]
+        filename = uploads.display_filename(meta)
+        asset_id = new_id()
+        try:
+            with self.db.session() as s:
+                library.create_asset(
+                    s,
+                    asset_id=asset_id,
+                    title=(meta.get("title") or filename)[:500],
+                    filename=filename,
+                    content_type=meta.get("filetype") or meta.get("content_type") or "",
+                    size=size,
+                    sha256=sha,
+                    original_key=key,
+                    probe=probe.model_dump(mode="json"),
+                    upload_id=upload_id,
+                )
+                uploads.finish(s, upload_id, "done", asset_id, None)
+                self.db.record_event(
+                    s,
+                    "media.asset_uploaded",
+                    {
+                        "asset_id": asset_id,
+                        "title": (meta.get("title") or filename)[:500],
+                        "filename": filename,
+                        "size": size,
+                        "sha256": sha,
+                        "content_type": (meta.get("filetype") or "")[:200],
+                    },
+                )
+                for name in self.settings.profile_list:
+                    if profiles.applies(name, probe):
+                        job = library.add_job(s, asset_id, name)
+                        self.db.record_event(s, "media.transcode_requested", job)
+        except IntegrityError:  # the same file finished uploading twice at the same moment
+            with self.db.session() as s:
+                existing = library.find_by_sha256(s, sha)
+            if not existing:
+                raise
+            self._duplicate(upload, existing)
+
+    def probe(self, source: str, size: int) -> ProbeResult:
+        """ffprobe once, loudness once, a decode of the last seconds; Rejected with a reason."""
+        try:
+            data = self.ffmpeg.probe(source)
+        except FfmpegError as exc:
+            raise Rejected(reason_for_probe_failure(exc.summary)) from None
+        result = parse(data, size)
+        tail = self.ffmpeg.decode_errors(source, result.duration_s - 2.0, 3.0)
+        check_usable(result, self.settings.max_duration_s, tail)
+        if result.audio:
+            try:
+                m = self.ffmpeg.loudness(source)
+            except FfmpegError as exc:
+                raise Rejected(reason_for_probe_failure(exc.summary)) from None
+            result = result.model_copy(update={"loudness": _loudness_info(m)})
+        return result
+
+    def _duplicate(self, upload: dict[str, Any], asset_id: str) -> None:
+        self._remove_upload_bytes(upload)
+        with self.db.session() as s:
+            uploads.finish(s, upload["id"], "duplicate", asset_id, None)
+
+    def _reject(self, upload: dict[str, Any], reason: str) -> None:
+        self._remove_upload_bytes(upload)
+        with self.db.session() as s:
+            uploads.finish(s, upload["id"], "rejected", None, reason)
+        log.info("upload %s rejected: %s", upload["id"], reason)
+
+    def _remove_upload_bytes(self, upload: dict[str, Any]) -> None:
+        if upload["multipart_id"]:
+            self.store.abort_multipart(upload["storage_key"], upload["multipart_id"])
+        if upload.get("tail_key"):
+            self.store.delete(upload["tail_key"])
+        self.store.delete(upload["storage_key"])
+
+    def end_upload(self, upload_id: str, state: str) -> None:
+        """Terminate (client) or expire (sweeper) an open upload and remove its bytes."""
+        with self.db.session() as s:
+            row = uploads.end(s, upload_id, state)
+        if row.multipart_id:
+            self.store.abort_multipart(row.storage_key, row.multipart_id)
+        if row.tail_key:
+            self.store.delete(row.tail_key)
+        self.store.delete_prefix(f"uploads/{upload_id}/")
+
+    # ------------------------------------------------------------------ jobs
+
+    def run_job(self, job_id: str, attempt: int) -> None:
+        with self.db.session() as s:
+            job = library.claim(s, job_id, attempt)
+            if job is None:
+                return  # stale attempt, cancelled, or done
+            asset = library.asset_row(s, job.asset_id)
+        if asset.status == "deleted":
+            return
+        profile = job.profile
+        prefix = f"assets/{asset.id}/{profile}/"
+        self._sweep_orphans(prefix, job.generation)
+        work = self.scratch / f"{job_id}-{attempt}-{secrets.token_hex(4)}"
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            probe = ProbeResult.model_validate(asset.probe)
+            source = source_of(self.store, asset.original_key)
+            plan = self._plan(profile, probe, source, work)
+            self._encode(plan, job_id, attempt, asset.id)
+            info = self._finish_outputs(plan, work)
+            generation = f"{attempt}-{secrets.token_hex(6)}"
+            items = self._publish(plan, work, prefix + generation + "/", info)
+            self._commit(asset, job_id, attempt, profile, generation, items, prefix, job.generation)
+        except Cancelled:
+            log.info("job %s (%s) cancelled", job_id, profile)
+            self._settle(asset.id)
+        except (FfmpegError, ValueError) as exc:
+            reason = exc.summary if isinstance(exc, FfmpegError) else str(exc)
+            self._fail(asset.id, job_id, attempt, profile, f"ffmpeg: {reason}")
+        except Exception as exc:  # noqa: BLE001 - a job never stays 'running' without a reason
+            log.exception("job %s (%s) failed", job_id, profile)
+            self._fail(asset.id, job_id, attempt, profile, f"{type(exc).__name__}: {exc}"[:1500])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _plan(self, profile: str, probe: ProbeResult, source: str, work: Path) -> profiles.Plan:
+        opts = profiles.Options(
+            threads=self.settings.threads,
+            x264_preset=self.settings.x264_preset,
+            hls_segment_s=self.settings.hls_segment_s,
+            social_lufs=self.settings.social_lufs,
+            tv_lufs=self.settings.tv_lufs,
+            tv_true_peak=self.settings.tv_true_peak,
+        )
+        return profiles.BUILDERS[profile](probe, source, work, opts)
+
+    def _encode(self, plan: profiles.Plan, job_id: str, attempt: int, asset_id: str) -> None:
+        last_event = 0.0
+
+        def on_progress(p: Progress) -> None:
+            nonlocal last_event
+            with self.db.session() as s:
+                library.set_progress(s, job_id, attempt, p.percent, p.speed, p.eta_s)
+                if time.monotonic() - last_event >= PROGRESS_EVENT_EVERY_S or p.percent >= 100:
+                    last_event = time.monotonic()
+                    self.db.record_event(
+                        s,
+                        "media.transcode_progress",
+                        {
+                            "asset_id": asset_id,
+                            "profile": plan.profile,
+                            "percent": p.percent,
+                            "speed": p.speed,
+                            "eta_s": p.eta_s,
+                        },
+                    )
+
+        def should_cancel() -> bool:
+            with self.db.session() as s:
+                return not library.still_wanted(s, job_id, attempt)
+
+        self.ffmpeg.run(
+            plan.args,
+            duration_s=plan.duration_s,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+            timeout_s=self.settings.job_timeout_s,
+        )
+
+    def _finish_outputs(self, plan: profiles.Plan, work: Path) -> dict[str, dict[str, Any]]:
+        """Profile-specific last steps; returns extra info per output name."""
+        info: dict[str, dict[str, Any]] = {}
+        if plan.profile == "web" and "variants" in plan.extra:
+            master = profiles.master_playlist(plan.extra["variants"], plan.extra["has_audio"])
+            (work / "hls" / "master.m3u8").write_text(master)
+        if plan.profile == "thumbnails":
+            stats = Path(plan.extra["stats"])
+            best = profiles.pick_poster(stats.read_text() if stats.exists() else "")
+            candidates = sorted(work.glob("cand_*.jpg"))
+            if not candidates:
+                raise FfmpegError("no frame could be taken from the video for a poster")
+            candidates[min(best, len(candidates) - 1)].rename(work / "poster.jpg")
+            vtt = profiles.sprite_vtt(
+                plan.extra["count"], plan.extra["interval"], plan.extra["cols"], plan.duration_s
+            )
+            (work / "thumbnails.vtt").write_text(vtt)
+        if plan.loudness_target is not None:
+            for out in plan.outputs:
+                info[out.name] = self._conform_loudness(plan, work / out.path)
+        return info
+
+    def _conform_loudness(self, plan: profiles.Plan, path: Path) -> dict[str, Any]:
+        """Measure after encoding; if off target, correct the audio (video copied) and measure
+        again. Fails the job rather than deliver a file out of spec."""
+        target = float(plan.loudness_target or 0)
+        ceiling = float(plan.true_peak_max if plan.true_peak_max is not None else -1.0)
+        tolerance = LOUDNESS_TOLERANCE.get(plan.profile, 1.0)
+        m = self.ffmpeg.loudness(str(path))
+        for _ in range(3):
+            if m.integrated <= profiles.SILENCE_LUFS:
+                break
+            if abs(m.integrated - target) <= tolerance and m.true_peak <= ceiling:
+                break
+            gain = target - m.integrated
+            limit_db = ceiling - 1.5
+            fixed = path.with_name("fix-" + path.name)
+            audio = (
+                ["-c:a", "pcm_s24le", "-ar", "48000", "-f", "mxf"]
+                if path.suffix == ".mxf"
+                else ["-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-movflags", "+faststart"]
+            )
+            args = ["-y", "-v", "error", "-i", str(path), "-map", "0:v", "-c:v", "copy"]
+            args += [
+                "-map",
+                "0:a",
+                "-af",
+                f"volume={gain:.2f}dB,alimiter=limit={10 ** (limit_db / 20):.4f}:level=false",
+            ]
+            args += [*audio, str(fixed)]
+            self.ffmpeg.run(args, duration_s=plan.duration_s)
+            fixed.replace(path)
+            m = self.ffmpeg.loudness(str(path))
+        if m.integrated > profiles.SILENCE_LUFS and (
+            abs(m.integrated - target) > tolerance or m.true_peak > ceiling
+        ):
+            raise FfmpegError(
+                f"loudness {m.integrated:.1f} LUFS / true peak {m.true_peak:.1f} dBTP could not be "
+                f"brought to {target} LUFS ±{tolerance} / ≤ {ceiling} dBTP"
+            )
+        return {"loudness_lufs": m.integrated, "true_peak_dbtp": m.true_peak}
+
+    def _publish(
+        self, plan: profiles.Plan, work: Path, prefix: str, info: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Copy outputs into the new generation folder; returns the rendition rows to commit."""
+        items = []
+        for out in plan.outputs:
+            path = work / out.path
+            if out.folder:
+                files = sorted(p for p in path.parent.iterdir() if p.is_file())
+            else:
+                files = [path]
+            for file in files:
+                rel = file.relative_to(work).as_posix()
+                ctype = out.content_type if file == path else _content_type(file)
+                with file.open("rb") as f:
+                    self.store.put(prefix + rel, f, size=file.stat().st_size, content_type=ctype)
+            items.append(
+                {
+                    "name": out.name,
+                    "key": prefix + Path(out.path).as_posix(),
+                    "content_type": out.content_type,
+                    "size": path.stat().st_size,
+                    "info": {**out.info, **info.get(out.name, {}), "duration_s": plan.duration_s},
+                }
+            )
+        return items
+
+    def _commit(
+        self,
+        asset: Any,
+        job_id: str,
+        attempt: int,
+        profile: str,
+        generation: str,
+        items: list[dict[str, Any]],
+        prefix: str,
+        old_generation: str | None,
+    ) -> None:
+        with self.db.session() as s:
+            if not library.finish_job(s, job_id, attempt, library.DONE, generation=generation):
+                published = False
+            else:
+                published = True
+                library.replace_renditions(s, asset.id, profile, items)
+                for item in items:
+                    self.db.record_event(
+                        s,
+                        "media.rendition_ready",
+                        {
+                            "asset_id": asset.id,
+                            "profile": profile,
+                            "rendition": item["name"],
+                            "key": item["key"],
+                            "size": item["size"],
+                            "duration_s": asset.duration_s,
+                        },
+                    )
+                self._settle_in(s, asset.id)
+        if not published:  # cancelled or superseded while we encoded: nothing becomes visible
+            self.store.delete_prefix(prefix + generation + "/")
+            return
+        if old_generation and old_generation != generation:
+            self.store.delete_prefix(prefix + old_generation + "/")
+
+    def _sweep_orphans(self, prefix: str, keep: str | None) -> None:
+        """Remove generations a killed worker left half-published (never the committed one)."""
+        doomed = {
+            info.key[len(prefix) :].split("/", 1)[0]
+            for info in self.store.list(prefix)
+            if info.key[len(prefix) :].split("/", 1)[0] != keep
+        }
+        for generation in doomed:
+            self.store.delete_prefix(prefix + generation + "/")
+
+    def _fail(self, asset_id: str, job_id: str, attempt: int, profile: str, reason: str) -> None:
+        with self.db.session() as s:
+            if library.finish_job(s, job_id, attempt, library.FAILED, reason=reason[:2000]):
+                self.db.record_event(
+                    s,
+                    "media.transcode_failed",
+                    {
+                        "asset_id": asset_id,
+                        "profile": profile,
+                        "reason": reason[:2000],
+                        "attempt": attempt,
+                    },
+                )
+            self._settle_in(s, asset_id)
+
+    def _settle(self, asset_id: str) -> None:
+        with self.db.session() as s:
+            self._settle_in(s, asset_id)
+
+    def _settle_in(self, s: Any, asset_id: str) -> None:
+        status = library.settle_asset(s, asset_id)
+        if status != "ready":
+            return
+        asset = library.asset_row(s, asset_id)
+        detail = library.asset_detail(s, asset_id)
+        self.db.record_event(
+            s,
+            "media.asset_ready",
+            {
+                "asset_id": asset_id,
+                "title": asset.title,
+                "duration_s": asset.duration_s,
+                "renditions": {
+                    f"{r['profile']}/{r['name']}": r["key"] for r in detail["renditions"]
+                },
+            },
+        )
+
+    def delete_asset(self, asset_id: str) -> bool:
+        with self.db.session() as s:
+            row = library.mark_deleted(s, asset_id)
+            if row is None:
+                return False
+            self.db.record_event(s, "media.asset_deleted", {"asset_id": asset_id})
+        if row.original_key:
+            self.store.delete(row.original_key)
+        self.store.delete_prefix(f"assets/{asset_id}/")
+        if row.upload_id:
+            self.store.delete_prefix(f"uploads/{row.upload_id}/")
+        return True
+
+
+def _loudness_info(m: Loudness) -> LoudnessInfo:
+    return LoudnessInfo(
+        integrated_lufs=m.integrated,
+        threshold_lufs=m.threshold,
+        lra_lu=m.lra,
+        true_peak_dbtp=m.true_peak,
+    )
+
+
+def _content_type(path: Path) -> str:
+    return {
+        ".ts": "video/mp2t",
+        ".m3u8": "application/vnd.apple.mpegurl",
+        ".mp4": "video/mp4",
+        ".jpg": "image/jpeg",
+        ".vtt": "text/vtt",
+    }.get(path.suffix, "application/octet-stream")

@@ -1,0 +1,53 @@
+"""Channel credentials and knobs, from the environment only (LOA_PUB_*).
+
+Kept beside the service rather than in shared/config.py: no other service needs a Facebook page
+token. A channel whose credentials are missing cannot be scheduled, and says so.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChannelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOA_PUB_", extra="ignore", frozen=True)
+
+    press_target: str | None = Field(
+        None,
+        description="Newspaper drop: ftp://user:pass@host:port/dir or "
+        "s3://access:secret@host:port/bucket/prefix",
+    )
+    tv_target: str | None = Field(None, description="TV watch folder, same forms as press_target")
+    facebook_graph_url: str = Field("https://graph.facebook.com/v21.0")
+    facebook_page_id: str | None = None
+    facebook_page_token: str | None = None
+    zalo_api_url: str = Field("https://openapi.zalo.me")
+    zalo_access_token: str | None = None
+    youtube_api_url: str = Field("https://www.googleapis.com")
+    youtube_access_token: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "Ban tin Hanh chinh cong <bantin@loa.example>"
+    portal_url: str | None = Field(None, description="Public base URL of item pages")
+    attention_after: int = Field(3, ge=1, description="Permanent failures before 'needs attention'")
+    lease_s: float = Field(30.0, gt=0, description="How long a claimed delivery stays claimed")
+    http_timeout_s: float = Field(20.0, gt=0)
+    scheduler_interval_s: float = Field(0.2, gt=0)
+    scheduler_batch: int = Field(200, ge=1)
+
+    def configured(self, channel: str) -> bool:
+        """Whether a channel has what it needs to transmit."""
+        return {
+            "press": bool(self.press_target),
+            "tv": bool(self.tv_target),
+            "facebook": bool(self.facebook_page_id and self.facebook_page_token),
+            # Zalo OA and YouTube transmitters are not written yet: never schedulable.
+            "zalo": False,
+            "youtube": False,
+            "ebulletin": bool(self.smtp_host),
+            "portal": True,
+        }.get(channel, False)

@@ -1,0 +1,1 @@
+"""Publishing domain: plain Python (no nameko, no HTTP, no RabbitMQ)."""

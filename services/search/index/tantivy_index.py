@@ -1,0 +1,482 @@
+"""The embedded backend: a tantivy index on disk, for one machine and one process.
+
+Layout: `<index_dir>/CURRENT` names the live versioned folder (`v1`, `v2`, …); switching it is an
+atomic file rename, which is tantivy's equivalent of moving an Elasticsearch alias. Only one
+process may write (tantivy locks the folder), which matches the embedded deployment where all
+services share one process.
+
+Text is indexed twice: folded (lowercase + ASCII folding in tantivy's own analyzer, which folds
+Vietnamese exactly like `domain.fold`, đ→d included, without a Python pass over every body) and
+exact (lowercase with diacritics), the exact field boosted so that "mùa" ranks "mùa" above "mua".
+Highlighting is the domain's, on the stored original text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from services.search.domain import (
+    FACETS,
+    MAX_OFFSET,
+    Hit,
+    Phrase,
+    SearchDoc,
+    SearchQuery,
+    SearchResults,
+    Term,
+    encode_cursor,
+    facet_buckets,
+    make_hit,
+)
+from services.search.index.base import IndexOp, SearchIndex
+from shared.errors import InvalidInput, Unavailable
+
+ANALYZER = "vi"
+FOLDING = "vi_fold"
+KEYWORD_FIELDS = {
+    "type": "type",
+    "channel": "channels",
+    "unit": "unit",
+    "tags": "tags",
+    "status": "status",
+}
+# Field boosts: title counts more than body; exact diacritics count more than folded matches.
+FOLDED_FIELDS = (("title_fold", 2.0), ("body_fold", 1.0), ("keywords_fold", 1.5))
+EXACT_FIELDS = (("title_exact", 6.0), ("body_exact", 3.0))
+FUZZY_BOOST = 0.3
+PREFIX_BOOST = 0.5
+BATCH = 5000
+WRITER_HEAP = 128_000_000
+
+
+def sort_key(doc: SearchDoc) -> int:
+    """A date sort key unique enough that ties are rare: seconds, then a hash of the id. Both
+    backends sort on it (then on id), so they list by date in the same order."""
+    return doc.ts * 1_000_000 + zlib.crc32(doc.id.encode()) % 1_000_000
+
+
+def _analyzers() -> dict[str, tantivy.TextAnalyzer]:
+    """Words split on non-alphanumerics (text is NFC already) and lowercased; one also folded."""
+
+    def build(*extra: tantivy.Filter) -> tantivy.TextAnalyzer:
+        builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        builder = builder.filter(tantivy.Filter.remove_long(100)).filter(tantivy.Filter.lowercase())
+        for f in extra:
+            builder = builder.filter(f)
+        return builder.build()
+
+    return {ANALYZER: build(), FOLDING: build(tantivy.Filter.ascii_fold())}
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
+    for name in ("type", "channels", "unit", "tags", "status", "visibility"):
+        sb.add_text_field(name, stored=False, tokenizer_name="raw", fast=True)
+    for name in ("title_fold", "body_fold", "keywords_fold"):
+        sb.add_text_field(name, stored=False, tokenizer_name=FOLDING)
+    for name in ("title_exact", "body_exact"):  # stored: the hit's title and highlight source
+        sb.add_text_field(name, stored=True, tokenizer_name=ANALYZER)
+    sb.add_unsigned_field("ts", stored=False, indexed=True, fast=True)
+    sb.add_unsigned_field("sk", stored=True, indexed=True, fast=True)
+    sb.add_unsigned_field("version", stored=True, indexed=False, fast=True)
+    sb.add_boolean_field("deleted", stored=True, indexed=True, fast=False)
+    sb.add_bytes_field("src", stored=True, indexed=False, fast=False)
+    return sb.build()
+
+
+class _Physical:
+    """One versioned folder: its index, one writer, and its analyzers."""
+
+    def __init__(self, path: Path, schema: tantivy.Schema, analyzers: dict[str, Any]) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.index = tantivy.Index(schema, path=str(path), reuse=True)
+        for name, analyzer in analyzers.items():
+            self.index.register_tokenizer(name, analyzer)
+        self.writer = self.index.writer(heap_size=WRITER_HEAP)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing anyway
+            self.writer.wait_merging_threads()
+
+
+class TantivyIndex(SearchIndex):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.schema = _schema()
+        self.analyzers = _analyzers()
+        self._lock = threading.RLock()
+        self._live: _Physical | None = None
+        self._next: _Physical | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def ensure(self) -> None:
+        with self._lock:
+            if self._live is not None:
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            current = self.root / "CURRENT"
+            if not current.exists():
+                self._point_to("v1")
+            self._live = _Physical(
+                self.root / current.read_text().strip(), self.schema, self.analyzers
+            )
+
+    def _point_to(self, name: str) -> None:
+        tmp = self.root / "CURRENT.tmp"
+        tmp.write_text(name)
+        os.replace(tmp, self.root / "CURRENT")  # atomic: readers see the old or the new name
+
+    @property
+    def live(self) -> _Physical:
+        if self._live is None:
+            self.ensure()
+        assert self._live is not None
+        return self._live
+
+    def current_name(self) -> str:
+        return self.live.path.name
+
+    def ping(self) -> None:
+        try:
+            self.live.index.searcher().num_docs  # noqa: B018 - touching the reader is the check
+        except Exception as exc:
+            raise Unavailable(f"search index unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for phys in (self._live, self._next):
+                if phys is not None:
+                    phys.close()
+            self._live = self._next = None
+
+    def drop(self) -> None:
+        self.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def refresh(self) -> None:
+        self.live.index.reload()
+
+    # --- writes ---------------------------------------------------------------------------
+    def write(self, ops: Iterable[IndexOp]) -> int:
+        with self._lock:
+            targets = [self.live] + ([self._next] if self._next is not None else [])
+            done = 0
+            for batch in _batches(ops, BATCH):
+                for i, target in enumerate(targets):
+                    n = self._write_batch(target, batch)
+                    if i == 0:
+                        done += n
+            return done
+
+    def _write_batch(self, target: _Physical, ops: list[IndexOp]) -> int:
+        newest: dict[str, IndexOp] = {}
+        for op in ops:  # the newest op per document; a tombstone wins a tie
+            seen = newest.get(op.doc_id)
+            if (
+                seen is None
+                or op.version > seen.version
+                or (op.version == seen.version and op.is_delete)
+            ):
+                newest[op.doc_id] = op
+        stored = self._versions(target, list(newest))
+        written = 0
+        for op in newest.values():
+            old = stored.get(op.doc_id)
+            if old is not None and not _beats(op, old):
+                continue
+            if old is not None:
+                target.writer.delete_documents_by_term("id", op.doc_id)
+            target.writer.add_document(self._to_tantivy(op))
+            written += 1
+        if written:
+            target.writer.commit()
+            target.index.reload()
+        return written
+
+    def _versions(self, target: _Physical, ids: list[str]) -> dict[str, tuple[int, bool]]:
+        searcher = target.index.searcher()
+        if searcher.num_docs == 0 or not ids:
+            return {}
+        query = tantivy.Query.term_set_query(self.schema, "id", ids)
+        found: dict[str, tuple[int, bool]] = {}
+        for _score, addr in searcher.search(query, limit=len(ids), count=False).hits:
+            d = searcher.doc(addr)
+            found[d.get_first("id")] = (int(d.get_first("version")), bool(d.get_first("deleted")))
+        return found
+
+    def _to_tantivy(self, op: IndexOp) -> tantivy.Document:
+        d = tantivy.Document()
+        d.add_text("id", op.doc_id)
+        d.add_unsigned("version", op.version)
+        d.add_boolean("deleted", op.doc is None)
+        doc = op.doc
+        if doc is None:
+            d.add_text("visibility", "deleted")
+            d.add_unsigned("sk", 0)
+            d.add_unsigned("ts", 0)
+            return d
+        d.add_text("type", doc.type)
+        d.add_text("visibility", doc.visibility)
+        d.add_text("status", doc.status)
+        if doc.unit:
+            d.add_text("unit", doc.unit)
+        for c in doc.channels:
+            d.add_text("channels", c)
+        for t in doc.tags:
+            d.add_text("tags", t)
+        d.add_text("title_fold", doc.title)
+        d.add_text("title_exact", doc.title)
+        d.add_text("body_fold", doc.body)
+        d.add_text("body_exact", doc.body)
+        d.add_text("keywords_fold", " ".join(doc.tags))
+        d.add_unsigned("ts", doc.ts)
+        d.add_unsigned("sk", sort_key(doc))
+        meta = doc.to_json()
+        del meta["title"], meta["body"]  # stored once, in the exact fields
+        d.add_bytes("src", json.dumps(meta, ensure_ascii=False).encode())
+        return d
+
+    def version_of(self, doc_id: str) -> tuple[int, bool] | None:
+        return self._versions(self.live, [doc_id]).get(doc_id)
+
+    # --- rebuild --------------------------------------------------------------------------
+    def rebuild(self, source: Iterable[IndexOp], catch_up: Iterable[IndexOp] | None = None) -> str:
+        with self._lock:
+            live = self.live
+            n = int(live.path.name.lstrip("v") or 1) + 1
+            target = self.root / f"v{n}"
+            shutil.rmtree(target, ignore_errors=True)  # a rebuild that died half-way
+            self._next = _Physical(target, self.schema, self.analyzers)
+        nxt = self._next
+        try:
+            for batch in _batches(source, BATCH):
+                with self._lock:  # live writes interleave between batches, into both indexes
+                    self._write_batch(nxt, batch)
+            with self._lock:
+                nxt.writer.commit()
+                nxt.index.reload()
+                self._point_to(target.name)
+                self._live, self._next = nxt, None
+        except BaseException:
+            with self._lock:
+                self._next = None
+            nxt.close()
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        if catch_up is not None:
+            self.write(catch_up)
+        live.close()
+        shutil.rmtree(live.path, ignore_errors=True)
+        return target.name
+
+    # --- queries --------------------------------------------------------------------------
+    def _analyze(self, analyzer: str, text: str) -> list[str]:
+        return list(self.analyzers[analyzer].analyze(text))
+
+    def _match(self, field: str, tokens: list[str]) -> tantivy.Query:
+        if len(tokens) == 1:
+            return tantivy.Query.term_query(self.schema, field, tokens[0])
+        return tantivy.Query.phrase_query(self.schema, field, tokens)
+
+    def _term_query(self, term: Term, typos: bool) -> tantivy.Query | None:
+        folded = self._analyze(FOLDING, term.exact)
+        exact = self._analyze(ANALYZER, term.exact)
+        if not folded:
+            return None
+        should: list[tantivy.Query] = []
+        for field, boost in FOLDED_FIELDS:
+            should.append(tantivy.Query.boost_query(self._match(field, folded), boost))
+        for field, boost in EXACT_FIELDS:
+            should.append(tantivy.Query.boost_query(self._match(field, exact), boost))
+        if len(folded) == 1 and ((typos and term.fuzzy) or term.prefix):
+            for field, _boost in FOLDED_FIELDS:
+                if term.prefix:
+                    q = tantivy.Query.fuzzy_term_query(self.schema, field, folded[0], 0, True, True)
+                    should.append(tantivy.Query.boost_query(q, PREFIX_BOOST))
+                else:
+                    q = tantivy.Query.fuzzy_term_query(self.schema, field, folded[0], 1, True)
+                    should.append(tantivy.Query.boost_query(q, FUZZY_BOOST))
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in should])
+
+    def _phrase_query(self, phrase: Phrase) -> tantivy.Query | None:
+        text = " ".join(t.exact for t in phrase.words)
+        folded = self._analyze(FOLDING, text)
+        exact = self._analyze(ANALYZER, text)
+        if not folded:
+            return None
+        should = [
+            tantivy.Query.boost_query(self._match(f, folded), b) for f, b in FOLDED_FIELDS[:2]
+        ] + [tantivy.Query.boost_query(self._match(f, exact), b) for f, b in EXACT_FIELDS]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in should])
+
+    def _filters(self, query: SearchQuery) -> list[tantivy.Query]:
+        s = self.schema
+        out = [tantivy.Query.term_set_query(s, "visibility", list(query.visibilities))]
+        for name, values in query.filters.by_facet().items():
+            out.append(tantivy.Query.term_set_query(s, KEYWORD_FIELDS[name], list(values)))
+        f = query.filters
+        if f.date_from or f.date_to:
+            lo = int(f.date_from.timestamp()) if f.date_from else 0
+            hi = int(f.date_to.timestamp()) - 1 if f.date_to else 2**63 - 1
+            out.append(tantivy.Query.range_query(s, "ts", tantivy.FieldType.Unsigned, lo, hi))
+        return out
+
+    def _base(self, query: SearchQuery) -> tantivy.Query:
+        """Text clauses (all must match) and filters (scoring nothing)."""
+        scoring: list[tantivy.Query] = []
+        for term in query.terms:
+            q = self._term_query(term, query.typos)
+            if q is not None:
+                scoring.append(q)
+        for phrase in query.phrases:
+            q = self._phrase_query(phrase)
+            if q is not None:
+                scoring.append(q)
+        clauses = [(tantivy.Occur.Must, q) for q in scoring]
+        clauses += [
+            (tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0))
+            for q in self._filters(query)
+        ]
+        if not scoring:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _search(self, query: SearchQuery) -> SearchResults:
+        try:
+            return self._run(query)
+        except ValueError as exc:
+            raise Unavailable(f"search index error: {exc}") from exc
+
+    def _run(self, query: SearchQuery) -> SearchResults:
+        cur = query.cursor
+        if cur and not ({"offset"} <= set(cur) or {"sk", "id"} <= set(cur)):
+            raise InvalidInput("cursor is not one this service issued", "cursor")
+        searcher = self.live.index.searcher()
+        base = self._base(query)
+        if query.effective_sort == "date":
+            addrs, total, has_more = self._by_date(searcher, base, query)
+            scored = [(None, a) for a in addrs]
+        else:
+            offset = int((query.cursor or {}).get("offset", 0))
+            res = searcher.search(base, limit=query.size, offset=offset)
+            total = res.count or 0
+            scored = [(float(s), a) for s, a in res.hits]
+            has_more = offset + query.size < min(total, MAX_OFFSET)
+        hits = self._hits(searcher, scored, query)
+        next_cursor = None
+        if has_more and hits:
+            if query.effective_sort == "date":
+                last = searcher.doc(addrs[-1])
+                next_cursor = encode_cursor(
+                    {"sort": "date", "sk": int(last.get_first("sk")), "id": last.get_first("id")}
+                )
+            else:
+                offset = int((query.cursor or {}).get("offset", 0)) + query.size
+                next_cursor = encode_cursor({"sort": "relevance", "offset": offset})
+        return SearchResults(total, hits, self._facets(searcher, base), next_cursor)
+
+    def _by_date(
+        self, searcher: tantivy.Searcher, base: tantivy.Query, query: SearchQuery
+    ) -> tuple[list[Any], int, bool]:
+        """Keyset pagination on (sk desc, id asc): correct at any depth, even if documents are
+        added between pages. tantivy orders by one fast field only, so ties on `sk` are
+        gathered whole and ordered by id here."""
+        s = self.schema
+        size = query.size
+        total = searcher.search(base, limit=1, count=True).count or 0
+        rows: list[tuple[int, str, Any]] = []
+        upper = 2**63 - 1
+        cur = query.cursor
+        if cur:
+            k, last_id = int(cur["sk"]), str(cur["id"])
+            rows += [r for r in self._with_sk(searcher, base, k) if r[1] > last_id]
+            upper = k - 1
+        if len(rows) <= size and upper >= 0:
+            rest_q = tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Must, base),
+                    (
+                        tantivy.Occur.Must,
+                        tantivy.Query.range_query(s, "sk", tantivy.FieldType.Unsigned, 0, upper),
+                    ),
+                ]
+            )
+            rest = searcher.search(rest_q, limit=size + 1, count=False, order_by_field="sk").hits
+            fetched = [(int(k), "", a) for k, a in rest]
+            if fetched:
+                edge = fetched[-1][0]  # documents sharing the edge key: take them all, by id
+                rows += [(k, self._id(searcher, a), a) for k, _, a in fetched if k != edge]
+                rows += self._with_sk(searcher, rest_q, edge)
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        return [a for _, _, a in rows[:size]], total, len(rows) > size
+
+    def _with_sk(self, searcher: tantivy.Searcher, base: tantivy.Query, k: int) -> list[Any]:
+        q = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, base),
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.range_query(self.schema, "sk", tantivy.FieldType.Unsigned, k, k),
+                ),
+            ]
+        )
+        hits = searcher.search(q, limit=10_000, count=False).hits
+        return [(k, self._id(searcher, a), a) for _, a in hits]
+
+    @staticmethod
+    def _id(searcher: tantivy.Searcher, addr: Any) -> str:
+        return str(searcher.doc(addr).get_first("id"))
+
+    def _hits(
+        self,
+        searcher: tantivy.Searcher,
+        scored: list[tuple[float | None, Any]],
+        query: SearchQuery,
+    ) -> list[Hit]:
+        hits = []
+        for score, addr in scored:
+            d = searcher.doc(addr)
+            src = json.loads(bytes(d.get_first("src")).decode())
+            src["title"], src["body"] = d.get_first("title_exact"), d.get_first("body_exact")
+            hits.append(make_hit(src, score, query))
+        return hits
+
+    def _facets(self, searcher: tantivy.Searcher, base: tantivy.Query) -> dict[str, list[dict]]:
+        aggs = {
+            name: {"terms": {"field": field, "size": 100}} for name, field in KEYWORD_FIELDS.items()
+        }
+        result = searcher.aggregate(base, aggs)
+        facets = {}
+        for name in FACETS:
+            buckets = (result.get(name) or {}).get("buckets", [])
+            facets[name] = facet_buckets({str(b["key"]): int(b["doc_count"]) for b in buckets})
+        return facets
+
+
+def _batches(ops: Iterable[IndexOp], size: int) -> Iterator[list[IndexOp]]:
+    batch: list[IndexOp] = []
+    for op in ops:
+        batch.append(op)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _beats(op: IndexOp, stored: tuple[int, bool]) -> bool:
+    """A write replaces what is stored only if newer; a removal also wins at an equal version."""
+    version, _deleted = stored
+    return op.version > version or (op.version == version and op.is_delete and not _deleted)

@@ -1,0 +1,217 @@
+"""Channels end to end through the dispatcher: render (stored, versioned, sequenced), transmit to
+real local servers, record the outcome. Press to FTP and S3, portal feeds, e-bulletin by SMTP."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
+from typing import Any
+
+from sqlalchemy import select, update
+
+from services.publishing.config import ChannelSettings
+from services.publishing.domain import audience, items, portal, schedule
+from services.publishing.domain.dispatch import DispatchConfig, Dispatcher
+from services.publishing.models import deliveries, mail_sends, renditions
+from services.publishing.wiring import Transmitters
+from shared.db import Database
+from shared.storage import S3ObjectStore
+from tests.publishing.conftest import PUBLISHER, approved_item, events_of
+
+P = items.Actor(**PUBLISHER)
+NAR = "{http://iptc.org/std/nar/2006-10-01/}"
+
+
+def dispatcher(db: Database, store: Any, **cfg: Any) -> Dispatcher:
+    settings = ChannelSettings(**cfg)
+    return Dispatcher(
+        db, Transmitters(settings, db, store, "http://loa.test"),
+        DispatchConfig(portal_url="http://loa.test/portal", lease_s=30),
+        sleep=lambda _s: None,
+    )  # fmt: skip
+
+
+def deliver(db: Database, d: Dispatcher, item_id: str, channel: str, **kw: Any) -> dict[str, Any]:
+    with db.session() as s:
+        row = schedule.schedule_delivery(
+            s, item_id, channel, P, d.transmitter_for.cfg, db.record_event, **kw
+        )
+    d.run_once()
+    return schedule_row(db, row["id"])
+
+
+def schedule_row(db: Database, delivery_id: str) -> dict[str, Any]:
+    with db.session() as s:
+        return schedule.get_delivery(s, delivery_id)
+
+
+def test_press_to_ftp_ninjs_and_newsml_with_images(
+    sqlite_db: Database, store: Any, ftp_server: dict[str, Any]
+) -> None:
+    store.put("images/cua.jpg", b"\xff\xd8jpeg-bytes", content_type="image/jpeg")
+    item = approved_item(
+        sqlite_db, title="Chuyên trang hành chính công kỳ 1", tags=["một cửa"], topics=["CCHC"],
+        images=[{"key": "images/cua.jpg", "size": 12, "content_type": "image/jpeg", "alt": "Quầy"}],
+        embargo_until=datetime(2099, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    d = dispatcher(sqlite_db, store, press_target=ftp_server["url"])
+    row = deliver(sqlite_db, d, item["id"], "press")
+    assert row["status"] == "succeeded", row["reason"]
+    folder = ftp_server["root"] / "bao-binh-duong"
+    base = f"loa-{item['id']}-v{item['version']}"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{base}.ninjs.json", f"{base}.newsml.xml", f"{base}.img1.jpg"]
+    )
+    ninjs = json.loads((folder / f"{base}.ninjs.json").read_text("utf-8"))
+    assert ninjs["standard"]["version"] == "2.1" and ninjs["language"] == "vi"
+    assert ninjs["headlines"][0]["value"] == "Chuyên trang hành chính công kỳ 1"
+    assert ninjs["embargoed"] == "2099-01-01T00:00:00Z"
+    assert ninjs["associations"][0]["renditions"][0]["href"] == f"{base}.img1.jpg"
+    xml = ET.parse(folder / f"{base}.newsml.xml").getroot()
+    assert xml.tag == f"{NAR}newsItem" and xml.get("version") == str(item["version"])
+    assert xml.find(f"{NAR}contentMeta/{NAR}headline").text == "Chuyên trang hành chính công kỳ 1"
+    assert xml.find(f"{NAR}itemMeta/{NAR}embargoed").text == "2099-01-01T00:00:00Z"
+    assert (folder / f"{base}.img1.jpg").read_bytes() == b"\xff\xd8jpeg-bytes"
+    assert row["rendition_seq"] == 1
+    assert row["remote_id"] == f"bao-binh-duong/{base}.newsml.xml"
+    with sqlite_db.session() as s:
+        stored = s.execute(select(renditions)).mappings().one()
+    assert (stored["channel"], stored["item_version"], stored["sequence"]) == (
+        "press",
+        item["version"],
+        1,
+    )
+    ok = events_of(sqlite_db, "publishing.delivery_succeeded")
+    assert ok[0]["channel"] == "press"
+    published = events_of(sqlite_db, "publishing.item_published")
+    assert published[0]["item_id"] == item["id"] and published[0]["channels"] == ["press"]
+
+
+def test_press_to_s3_and_a_dead_worker_is_checked_not_resent(
+    sqlite_db: Database, store: Any
+) -> None:
+    endpoint = os.environ["LOA_TEST_S3_ENDPOINT"]
+    key, secret = os.environ["LOA_TEST_S3_ACCESS_KEY"], os.environ["LOA_TEST_S3_SECRET_KEY"]
+    prefix = f"bbd-{uuid.uuid4().hex[:8]}"
+    target = f"s3://{key}:{secret}@{endpoint}/press-drop/{prefix}"
+    d = dispatcher(sqlite_db, store, press_target=target)
+    item = approved_item(sqlite_db)
+    row = deliver(sqlite_db, d, item["id"], "press")
+    assert row["status"] == "succeeded", row["reason"]
+    drop = S3ObjectStore(endpoint=endpoint, access_key=key, secret_key=secret, bucket="press-drop")
+    names = [o.key for o in drop.list(f"{prefix}/")]
+    base = f"{prefix}/loa-{item['id']}-v{item['version']}"
+    assert names == sorted([f"{base}.newsml.xml", f"{base}.ninjs.json"])
+    # A worker sent the files then died before recording it: the lease expires, the next
+    # worker asks the drop first and records success without a second upload.
+    with sqlite_db.session() as s:
+        s.execute(
+            update(deliveries).where(deliveries.c.id == row["id"]).values(
+                status="sending", lease_until=datetime.now(UTC) - timedelta(seconds=1),
+                sent_at=None,
+            )
+        )  # fmt: skip
+    before = {o.key: o.modified for o in drop.list(f"{prefix}/")}
+    assert d.run_once() == 1
+    after = schedule_row(sqlite_db, row["id"])
+    assert after["status"] == "succeeded" and after["attempts"] == 2
+    assert {o.key: o.modified for o in drop.list(f"{prefix}/")} == before
+
+
+def test_portal_feeds_are_valid_and_in_vietnamese(sqlite_db: Database, store: Any) -> None:
+    d = dispatcher(sqlite_db, store)
+    first = approved_item(sqlite_db, title="Dịch vụ công mức độ 3, 4", tags=["dịch vụ công"])
+    second = approved_item(sqlite_db, title="Tổng đài 1022 hoạt động 24/7")
+    for it in (first, second):
+        assert deliver(sqlite_db, d, it["id"], "portal")["status"] == "succeeded"
+    rss = ET.fromstring(portal.feed(sqlite_db, "rss", "http://loa.test", "http://loa.test/portal"))
+    titles = [i.findtext("title") for i in rss.iter("item")]
+    assert rss.tag == "rss" and rss.get("version") == "2.0"
+    assert set(titles) == {"Dịch vụ công mức độ 3, 4", "Tổng đài 1022 hoạt động 24/7"}
+    assert rss.find("channel/language").text == "vi"
+    atom = ET.fromstring(
+        portal.feed(sqlite_db, "atom", "http://loa.test", "http://loa.test/portal")
+    )
+    ns = "{http://www.w3.org/2005/Atom}"
+    assert len(atom.findall(f"{ns}entry")) == 2
+    assert all(
+        e.find(f"{ns}id").text.startswith("http://loa.test/portal/")
+        for e in atom.findall(f"{ns}entry")
+    )
+    with sqlite_db.session() as s:
+        items.transition(s, first["id"], "withdraw", P, sqlite_db.record_event, "hết hiệu lực")
+    assert [e["title"] for e in portal.listing(sqlite_db)] == ["Tổng đài 1022 hoạt động 24/7"]
+
+
+def _seed_units(db: Database) -> None:
+    from services.publishing.domain.plan import units_seed
+
+    with db.session() as s:
+        seed = units_seed()
+        for u in seed:
+            audience.upsert_unit(s, audience.UnitInput(**{**u, "successor_id": None}))
+        for u in seed:
+            audience.upsert_unit(s, audience.UnitInput(**u))
+
+
+def test_ebulletin_by_smtp_to_the_unit_tree_with_working_unsubscribe(
+    sqlite_db: Database, store: Any, smtp_server: dict[str, Any]
+) -> None:
+    _seed_units(sqlite_db)
+    with sqlite_db.session() as s:
+        subs = {email: audience.subscribe(s, audience.SubscriberInput(email=email, unit_id=unit))
+                for email, unit in [("so@bd.gov.vn", "bd-so-tttt"),
+                                    ("phuong@bd.gov.vn", "bd-phu-cuong"),
+                                    ("tinh@bd.gov.vn", "binh-duong")]}  # fmt: skip
+    # Since July 2025 the ward and the department live on under their successors.
+    assert subs["phuong@bd.gov.vn"]["unit_id"] == "hcm-thu-dau-mot"
+    assert subs["so@bd.gov.vn"]["unit_id"] == "hcm"
+    d = dispatcher(sqlite_db, store, smtp_host="127.0.0.1", smtp_port=smtp_server["port"])
+    news = approved_item(sqlite_db, title="Tin: Bộ phận một cửa cấp xã")
+    deliver(sqlite_db, d, news["id"], "portal")
+    bulletin = approved_item(sqlite_db, kind="bulletin", title="Bản tin điện tử tháng 3",
+                             body="<p>Kính gửi quý cơ quan</p>")  # fmt: skip
+    # Addressed to Bình Dương: today that is Hồ Chí Minh City and every unit below it.
+    at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    with sqlite_db.session() as s:
+        row = schedule.schedule_delivery(
+            s, bulletin["id"], "ebulletin", P, d.transmitter_for.cfg, sqlite_db.record_event,
+            at=at, options={"unit_id": "binh-duong"},
+        )  # fmt: skip
+    with sqlite_db.session() as s:  # due now (avoid waiting a second)
+        s.execute(update(deliveries).where(deliveries.c.id == row["id"]).values(
+            next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+    d.run_once()
+    assert schedule_row(sqlite_db, row["id"])["status"] == "succeeded"
+    box = mailbox.Maildir(smtp_server["maildir"], create=False)
+    messages = list(box)
+    assert sorted(m["To"] for m in messages) == ["phuong@bd.gov.vn", "so@bd.gov.vn",
+                                                 "tinh@bd.gov.vn"]  # fmt: skip
+    msg = messages[0]
+    assert str(make_header(decode_header(msg["Subject"]))) == "Bản tin điện tử tháng 3"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in msg.walk()
+             if not p.is_multipart()}  # fmt: skip
+    assert "Kính gửi quý cơ quan" in parts["text/plain"]
+    assert "Tin: Bộ phận một cửa cấp xã" in parts["text/html"]
+    link = "".join(msg["List-Unsubscribe"].split()).strip("<>")
+    assert link in parts["text/plain"] and link in parts["text/html"]
+    token = link.rsplit("/", 1)[1]
+    with sqlite_db.session() as s:
+        audience.unsubscribe(s, token)
+        assert s.execute(select(mail_sends)).all().__len__() == 3
+    # The next bulletin skips who unsubscribed.
+    again = approved_item(sqlite_db, kind="bulletin", title="Bản tin tháng 4")
+    with sqlite_db.session() as s:
+        row2 = schedule.schedule_delivery(
+            s, again["id"], "ebulletin", P, d.transmitter_for.cfg, sqlite_db.record_event,
+            options={"unit_id": "binh-duong"},
+        )  # fmt: skip
+    d.run_once()
+    assert schedule_row(sqlite_db, row2["id"])["remote_id"] == "2 recipients"
+    assert len(list(mailbox.Maildir(smtp_server["maildir"], create=False))) == 5
