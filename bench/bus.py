@@ -64,7 +64,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 # --- the consuming side (a process of its own) ------------------------------------------------
-def consume_loa(sub_name: str, db_url: str, total: int, out: Path) -> None:
+def consume_loa(sub_name: str, db_url: str, total: int, out: Path, noop: bool = False) -> None:
     from nameko.containers import ServiceContainer
 
     from shared.config import Settings
@@ -82,6 +82,10 @@ def consume_loa(sub_name: str, db_url: str, total: int, out: Path) -> None:
 
         @event_handler(sub)
         def on_probe(self, event: Envelope) -> None:
+            if noop:  # the ceiling: nameko's own cost per message, no database
+                latencies.append((time.time() - float(event.payload["sent_at"])) * 1000)
+                return
+
             def effect(session: Any) -> None:
                 ms = (time.time() - float(event.payload["sent_at"])) * 1000
                 session.execute(RECORD, {"event_id": event.id, "latency_ms": ms})
@@ -172,7 +176,9 @@ def write_events(db: Database, first: int, count: int, per_tx: int) -> None:
                 db.record_event(session, "system.probe", {"seq": seq, "sent_at": time.time()})
 
 
-def run_loa(total: int, tmp: Path, per_tx: int, rate: int | None) -> tuple[float, list[float]]:
+def run_loa(
+    total: int, tmp: Path, per_tx: int, rate: int | None, noop: bool = False
+) -> tuple[float, list[float]]:
     """Write events (in transactions of per_tx, or one per transaction at a steady rate) and
     let the relay publish them while the consumer process applies them."""
     from shared.events.publisher import ConfirmingPublisher
@@ -196,7 +202,8 @@ def run_loa(total: int, tmp: Path, per_tx: int, rate: int | None) -> tuple[float
     )
     relay.publisher.connect()  # declares the subscription's queues before anything is published
     out = tmp / f"{sub.name}.json"
-    proc = start_consumer(["--consume-loa", sub.name, consumer_url, str(total), str(out)])
+    flag = "--consume-noop" if noop else "--consume-loa"
+    proc = start_consumer([flag, sub.name, consumer_url, str(total), str(out)])
     relay_thread = eventlet.spawn(relay.run)
     started = time.time()
     if rate is None:
@@ -224,10 +231,15 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=int, default=10)
     parser.add_argument("--consume-loa", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--consume-raw", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--consume-noop", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consume_loa:
         name, url, total, out = args.consume_loa
         consume_loa(name, url, int(total), Path(out))
+        return
+    if args.consume_noop:
+        name, url, total, out = args.consume_noop
+        consume_loa(name, url, int(total), Path(out), noop=True)
         return
     if args.consume_raw:
         name, total, out, prefetch = args.consume_raw
@@ -240,6 +252,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-"))
     base_rate, base_lat = run_baseline(args.events, tmp, prefetch)
     loa_rate, loa_lat = run_loa(args.events, tmp, per_tx=100, rate=None)
+    noop_rate, noop_lat = run_loa(args.events, tmp, per_tx=100, rate=None, noop=True)
     steady_total = args.rate * args.steady_seconds
     steady_rate, steady = run_loa(steady_total, tmp, per_tx=1, rate=args.rate)
 
@@ -254,6 +267,11 @@ def main() -> None:
         f"  loa outbox→relay(confirms)→RabbitMQ→idempotent consumer:        "
         f"{loa_rate:7.0f} events/s  p50 {pct(loa_lat, 0.5):7.1f} ms  "
         f"p99 {pct(loa_lat, 0.99):7.1f} ms"
+    )
+    print(
+        f"  same pipeline, handler doing nothing (nameko's ceiling):      "
+        f"{noop_rate:7.0f} events/s  p50 {pct(noop_lat, 0.5):7.1f} ms  "
+        f"p99 {pct(noop_lat, 0.99):7.1f} ms"
     )
     print(f"  throughput ratio loa/raw: {loa_rate / base_rate:.2f}  (goal ≥ 0.50)")
     print(

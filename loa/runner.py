@@ -57,6 +57,7 @@ def embedded_settings(settings: Settings) -> Settings:
     makers: dict[str, Callable[[], str]] = {
         "signing_key": lambda: secrets.token_hex(32),
         "feedback_pii_key": lambda: Fernet.generate_key().decode(),
+        "admin_password": lambda: secrets.token_urlsafe(12),
     }
     update = {
         name: _kept_secret(settings, name, make)
@@ -101,6 +102,9 @@ def serve(settings: Settings, services: list[str]) -> None:
     log.info("loa is running: %s", ", ".join(services))
     if "gateway" in services:
         log.info("gateway on http://%s:%s", settings.http_host, settings.http_port)
+        key_file = settings.data_dir / ".admin-password"
+        if key_file.exists():
+            log.info("first admin account: admin (password in %s)", key_file)
     _wait(runner)
     if health is not None:
         health.kill()

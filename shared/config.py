@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     signing_key: str | None = Field(
         None, description="Secret for signed download URLs; embedded start makes one in data_dir"
     )
+    admin_password: str | None = Field(
+        None, description="Password of the first 'admin' account, created at start if missing"
+    )
     max_workers: int = Field(10, ge=1, le=200, description="Concurrent workers per service")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     log_format: Literal["json", "text"] = Field("json", description="Log line format")

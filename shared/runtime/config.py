@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import shared.runtime.rpc  # noqa: F401 - errors cross RPC as themselves in every process
 from shared.config import Settings
 
 SETTINGS_KEY = "LOA_SETTINGS"

@@ -41,20 +41,60 @@ def ids(result: Any) -> list[str]:
 def corpus(index: SearchIndex) -> SearchIndex:
     load(
         index,
-        doc("a1", "Thủ tục một cửa liên thông cấp huyện",
-            "Bộ phận một cửa liên thông tiếp nhận hồ sơ đất đai.", 1,
-            tags=["CCHC", "đất đai"], unit="ubnd-thu-dau-mot", channels=["portal", "facebook"]),
-        doc("a2", "Dịch vụ công mức độ 4 trên Cổng dịch vụ công",
-            "Người dân nộp hồ sơ trực tuyến, thanh toán phí.", 2,
-            tags=["dịch vụ công"], unit="so-tttt", channels=["portal"], doc_type="bulletin"),
-        doc("a3", "Đường dây nóng 1022 tiếp nhận phản ánh",
-            "Tổng đài 1022 hoạt động cả ngày.", 3, unit="so-tttt", channels=["zalo"]),
-        doc("a4", "Liên thông một cửa giữa các sở", "Thông tin về cải cách hành chính.", 4,
-            doc_type="video_post", channels=["youtube"]),
-        doc("m1", "Phóng sự mùa lúa", "Clip mùa gặt ở Bến Cát.", 5,
-            doc_type="media", visibility="internal", status="ready", tags=["nông nghiệp"]),
-        doc("q1", "Hỏi về thủ tục cấp sổ đỏ", "Trả lời: nộp hồ sơ tại bộ phận một cửa.", 6,
-            doc_type="answer", status="answered", tags=["đất đai"]),
+        doc(
+            "a1",
+            "Thủ tục một cửa liên thông cấp huyện",
+            "Bộ phận một cửa liên thông tiếp nhận hồ sơ đất đai.",
+            1,
+            tags=["CCHC", "đất đai"],
+            unit="ubnd-thu-dau-mot",
+            channels=["portal", "facebook"],
+        ),
+        doc(
+            "a2",
+            "Dịch vụ công mức độ 4 trên Cổng dịch vụ công",
+            "Người dân nộp hồ sơ trực tuyến, thanh toán phí.",
+            2,
+            tags=["dịch vụ công"],
+            unit="so-tttt",
+            channels=["portal"],
+            doc_type="bulletin",
+        ),
+        doc(
+            "a3",
+            "Đường dây nóng 1022 tiếp nhận phản ánh",
+            "Tổng đài 1022 hoạt động cả ngày.",
+            3,
+            unit="so-tttt",
+            channels=["zalo"],
+        ),
+        doc(
+            "a4",
+            "Liên thông một cửa giữa các sở",
+            "Thông tin về cải cách hành chính.",
+            4,
+            doc_type="video_post",
+            channels=["youtube"],
+        ),
+        doc(
+            "m1",
+            "Phóng sự mùa lúa",
+            "Clip mùa gặt ở Bến Cát.",
+            5,
+            doc_type="media",
+            visibility="internal",
+            status="ready",
+            tags=["nông nghiệp"],
+        ),
+        doc(
+            "q1",
+            "Hỏi về thủ tục cấp sổ đỏ",
+            "Trả lời: nộp hồ sơ tại bộ phận một cửa.",
+            6,
+            doc_type="answer",
+            status="answered",
+            tags=["đất đai"],
+        ),
     )
     return index
 
@@ -132,7 +172,9 @@ def test_visibility(corpus: SearchIndex) -> None:
 
 def test_filters(corpus: SearchIndex) -> None:
     assert set(ids(search(corpus, "", filters={"type": ["bulletin", "video_post"]}))) == {
-        "a2", "a4"}
+        "a2",
+        "a4",
+    }
     assert set(ids(search(corpus, "", filters={"channel": "portal"}))) == {"a1", "a2"}
     assert set(ids(search(corpus, "", filters={"unit": ["so-tttt"]}))) == {"a2", "a3"}
     assert set(ids(search(corpus, "", filters={"tags": ["đất đai"]}))) == {"a1", "q1"}
@@ -146,23 +188,30 @@ def test_filters(corpus: SearchIndex) -> None:
 def test_facets_count_the_matching_set(corpus: SearchIndex) -> None:
     facets = search(corpus, "", audience="public").facets
     assert facets["type"] == [
-        {"value": "article", "count": 2}, {"value": "answer", "count": 1},
-        {"value": "bulletin", "count": 1}, {"value": "video_post", "count": 1},
+        {"value": "article", "count": 2},
+        {"value": "answer", "count": 1},
+        {"value": "bulletin", "count": 1},
+        {"value": "video_post", "count": 1},
     ]
     assert {"value": "portal", "count": 2} in facets["channel"]
-    assert facets["unit"] == [{"value": "so-tttt", "count": 2},
-                              {"value": "ubnd-thu-dau-mot", "count": 1}]
+    assert facets["unit"] == [
+        {"value": "so-tttt", "count": 2},
+        {"value": "ubnd-thu-dau-mot", "count": 1},
+    ]
     assert facets["tags"][0] == {"value": "đất đai", "count": 2}
     assert search(corpus, "1022").facets["type"] == [{"value": "article", "count": 1}]
 
 
 def test_highlights_keep_original_diacritics(corpus: SearchIndex) -> None:
     (hit,) = search(corpus, "duong day nong").hits
-    assert hit.highlight["title"] == "<mark>Đường</mark> <mark>dây</mark> <mark>nóng</mark> 1022 " \
-                                     "tiếp nhận phản ánh"
+    assert (
+        hit.highlight["title"] == "<mark>Đường</mark> <mark>dây</mark> <mark>nóng</mark> 1022 "
+        "tiếp nhận phản ánh"
+    )
     (hit,) = [h for h in search(corpus, "ho so dat dai").hits if h.id == "a1"]
-    assert "<mark>hồ</mark> <mark>sơ</mark> <mark>đất</mark> <mark>đai</mark>" in \
-        hit.highlight["body"]
+    assert (
+        "<mark>hồ</mark> <mark>sơ</mark> <mark>đất</mark> <mark>đai</mark>" in hit.highlight["body"]
+    )
 
 
 def test_highlight_of_long_body_is_a_window_around_matches(index: SearchIndex) -> None:
@@ -219,8 +268,14 @@ def test_pages_stay_correct_when_documents_arrive_between_pages(index: SearchInd
 
 @pytest.mark.parametrize(
     "q",
-    ['AND OR NOT ( ) : * ? \\ / [ ] { } ~ ^ - + ! && ||', 'title:"mot', "* ", '"" "', "a" * 900,
-     "một cửa " * 120],
+    [
+        "AND OR NOT ( ) : * ? \\ / [ ] { } ~ ^ - + ! && ||",
+        'title:"mot',
+        "* ",
+        '"" "',
+        "a" * 900,
+        "một cửa " * 120,
+    ],
 )
 def test_syntax_characters_and_long_queries_never_break(corpus: SearchIndex, q: str) -> None:
     res = search(corpus, q)
@@ -266,8 +321,9 @@ def test_only_a_newer_version_overwrites(index: SearchIndex) -> None:
     # within one batch too: the newest wins whatever the order
     index.write([IndexOp("w", 5, doc("w", "năm")), IndexOp("w", 4, doc("w", "bốn"))])
     index.refresh()
-    assert [h.title for h in search(index, "", filters={"type": ["article"]}).hits
-            if h.id == "w"] == ["năm"]
+    assert [
+        h.title for h in search(index, "", filters={"type": ["article"]}).hits if h.id == "w"
+    ] == ["năm"]
 
 
 def test_withdrawn_item_stays_gone(index: SearchIndex) -> None:

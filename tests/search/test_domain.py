@@ -94,10 +94,16 @@ def test_highlight_marks_words_by_fold_keeping_original_text() -> None:
 def test_events_become_documents_without_personal_data() -> None:
     change = change_from_event(
         "feedback.answer_published",
-        {"ticket_id": "t1", "code": "BD-1", "category": "đất đai", "unit_id": "so-tnmt",
-         "question": "Gọi 0912 345 678 hoặc a.b@mail.vn hỏi về sổ đỏ",
-         "answer": "Nộp hồ sơ tại bộ phận một cửa.", "answered_at": "2024-04-01T02:00:00Z",
-         "version": 3},
+        {
+            "ticket_id": "t1",
+            "code": "BD-1",
+            "category": "đất đai",
+            "unit_id": "so-tnmt",
+            "question": "Gọi 0912 345 678 hoặc a.b@mail.vn hỏi về sổ đỏ",
+            "answer": "Nộp hồ sơ tại bộ phận một cửa.",
+            "answered_at": "2024-04-01T02:00:00Z",
+            "version": 3,
+        },
         NOW,
     )
     assert isinstance(change, Upsert) and change.source_version == 3
@@ -106,28 +112,51 @@ def test_events_become_documents_without_personal_data() -> None:
     assert "0912" not in d.body and "@" not in d.body and "[phone]" in d.body
     assert d.tags == ("đất đai",) and d.date == datetime(2024, 4, 1, 2, tzinfo=UTC)
 
-    media = change_from_event("media.asset_ready", {
-        "asset_id": "a1", "title": unicodedata.normalize("NFD", "Phóng sự"), "tags": ["x"],
-        "subtitles_text": "lời thoại", "version": 2}, NOW)
+    media = change_from_event(
+        "media.asset_ready",
+        {
+            "asset_id": "a1",
+            "title": unicodedata.normalize("NFD", "Phóng sự"),
+            "tags": ["x"],
+            "subtitles_text": "lời thoại",
+            "version": 2,
+        },
+        NOW,
+    )
     assert isinstance(media, Upsert)
     assert media.doc.visibility == "internal" and media.doc.title == "Phóng sự"
     assert "lời thoại" in media.doc.body and media.doc.date == NOW
 
-    item = change_from_event("publishing.item_published", {
-        "item_id": "i1", "kind": "bulletin", "title": "Bản tin", "channels": ["email"],
-        "status": "published", "version": 4}, NOW)
+    item = change_from_event(
+        "publishing.item_published",
+        {
+            "item_id": "i1",
+            "kind": "bulletin",
+            "title": "Bản tin",
+            "channels": ["email"],
+            "status": "published",
+            "version": 4,
+        },
+        NOW,
+    )
     assert isinstance(item, Upsert) and item.doc.visibility == "public"
     assert item.doc.type == "bulletin" and item.doc.channels == ("email",)
-    draft = change_from_event("publishing.item_published", {
-        "item_id": "i2", "kind": "article", "title": "Nháp", "status": "scheduled",
-        "version": 1}, NOW)
+    draft = change_from_event(
+        "publishing.item_published",
+        {"item_id": "i2", "kind": "article", "title": "Nháp", "status": "scheduled", "version": 1},
+        NOW,
+    )
     assert isinstance(draft, Upsert) and draft.doc.visibility == "internal"
 
-    assert change_from_event("publishing.item_withdrawn", {"item_id": "i1", "version": 5},
-                             NOW) == Remove("item:i1", 5)
-    assert change_from_event("media.asset_deleted", {"asset_id": "a1", "version": 3},
-                             NOW) == Remove("media:a1", 3)
-    assert change_from_event("publishing.delivery_succeeded", {
-        "delivery_id": "d", "item_id": "i1", "channel": "zalo"}, NOW) == Delivered(
-        "item:i1", "zalo", None)
+    assert change_from_event(
+        "publishing.item_withdrawn", {"item_id": "i1", "version": 5}, NOW
+    ) == Remove("item:i1", 5)
+    assert change_from_event(
+        "media.asset_deleted", {"asset_id": "a1", "version": 3}, NOW
+    ) == Remove("media:a1", 3)
+    assert change_from_event(
+        "publishing.delivery_succeeded",
+        {"delivery_id": "d", "item_id": "i1", "channel": "zalo"},
+        NOW,
+    ) == Delivered("item:i1", "zalo", None)
     assert change_from_event("system.probe", {"seq": 1}, NOW) is None
