@@ -63,7 +63,7 @@ def test_readme_lists_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
     names = [f"LOA_{n.upper()}" for n in Settings.model_fields]
     missing = [n for n in names if f"`{n}`" not in readme]
-    assert not missing, f"README's table lacks {missing}; paste the output of `loa config`"
+    assert not missing, f"README's table lacks {missing}; run `loa config --update-readme`"
 
 
 def test_readme_shows_the_two_commands() -> None:
