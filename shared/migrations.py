@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy import create_engine as _create_engine
 
 from shared.db import is_sqlite
@@ -49,5 +49,8 @@ def run_env(metadata: MetaData) -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if not is_sqlite(url):
+                # Replicas starting together take turns; the later ones find nothing to do.
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('loa-migrate'))"))
             context.run_migrations()
     engine.dispose()
