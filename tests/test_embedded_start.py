@@ -119,3 +119,60 @@ def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:
     finally:
         assert again.interrupt() == 0
     time.sleep(0.1)
+
+
+def test_the_same_code_on_real_servers_by_variables_alone(
+    tmp_path: Path,
+    rabbit_config: dict,
+    pg_admin_url: str,  # type: ignore[type-arg]
+) -> None:
+    """PostgreSQL (a database per service), S3 and Elasticsearch instead of the embedded parts:
+    only environment variables change."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import require_env
+
+    label = f"loa_scale_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    services = ("media", "publishing", "feedback", "search", "gateway")
+    with admin.connect() as conn:
+        for name in services:
+            conn.execute(text(f'CREATE DATABASE "{label}_{name}"'))
+    loa = Loa(tmp_path / "data", rabbit_config["AMQP_URI"])
+    loa.env.update(
+        {
+            "LOA_DATABASE_URL_TEMPLATE": pg_admin_url.rsplit("/", 1)[0] + f"/{label}_{{service}}",
+            "LOA_STORAGE_BACKEND": "s3",
+            "LOA_S3_ENDPOINT": require_env("LOA_TEST_S3_ENDPOINT"),
+            "LOA_S3_ACCESS_KEY": require_env("LOA_TEST_S3_ACCESS_KEY"),
+            "LOA_S3_SECRET_KEY": require_env("LOA_TEST_S3_SECRET_KEY"),
+            "LOA_S3_BUCKET": label.replace("_", "-"),
+            "LOA_SEARCH_BACKEND": "elasticsearch",
+            "LOA_ELASTICSEARCH_URL": require_env("LOA_TEST_ELASTICSEARCH_URL"),
+            "LOA_ELASTICSEARCH_INDEX_PREFIX": label,
+            "LOA_SIGNING_KEY": "k" * 32,
+            "LOA_ADMIN_PASSWORD": "a-long-admin-password",
+        }
+    )
+    loa.start()
+    try:
+        status = wait_until(
+            lambda: (s := loa.status()) and s.get("ready") and s,
+            timeout=120,
+            what="every service ready on PostgreSQL, S3 and Elasticsearch",
+        )
+        assert all(s["ready"] for s in status["services"])
+        assert not (tmp_path / "data" / "media.sqlite3").exists()
+    finally:
+        code = loa.interrupt()
+        es = require_env("LOA_TEST_ELASTICSEARCH_URL")
+        names = requests.get(f"{es}/_cat/indices/{label}*?h=index", timeout=30).text.split()
+        for name in names:
+            requests.delete(f"{es}/{name}", timeout=30)
+        with admin.connect() as conn:
+            for name in services:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{label}_{name}" WITH (FORCE)'))
+        admin.dispose()
+    assert code == 0, "".join(loa.lines[-30:])
