@@ -114,11 +114,21 @@ def _cmd_dlq(args: argparse.Namespace) -> None:
                 print(f"  {p.message_id} -> {p.queue}")
 
 
+def settings_classes() -> list[type]:
+    """Every settings class: the shared one, and those a single service keeps for itself."""
+    from services.media.config import MediaSettings
+    from services.publishing.config import ChannelSettings
+
+    return [Settings, MediaSettings, ChannelSettings]
+
+
 def variables_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        default = field.default if field.default is not None else ""
-        rows.append(f"| `LOA_{name.upper()}` | `{default}` | {field.description or ''} |")
+    for cls in settings_classes():
+        prefix = cls.model_config.get("env_prefix", "")
+        for name, field in cls.model_fields.items():
+            default = field.default if field.default is not None else ""
+            rows.append(f"| `{prefix}{name.upper()}` | `{default}` | {field.description or ''} |")
     return "\n".join(rows)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import SERVICES, Settings
+from shared.config import SERVICES
 from tests.conftest import ROOT
 
 
@@ -61,7 +61,13 @@ def test_migrate_on_postgresql(tmp_path: Path, pg_database) -> None:  # type: ig
 
 def test_readme_lists_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
-    names = [f"LOA_{n.upper()}" for n in Settings.model_fields]
+    from loa.cli import settings_classes
+
+    names = [
+        f"{cls.model_config.get('env_prefix', '')}{n.upper()}"
+        for cls in settings_classes()
+        for n in cls.model_fields
+    ]
     missing = [n for n in names if f"`{n}`" not in readme]
     assert not missing, f"README's table lacks {missing}; run `loa config --update-readme`"
 
