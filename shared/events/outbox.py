@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import MetaData, insert
+from sqlalchemy import Insert, MetaData, Table, insert
 from sqlalchemy.orm import Session
 
 from shared.events.envelope import Envelope
 from shared.events.tables import get_event_tables
+
+_INSERTS: dict[Table, Insert] = {}
 
 
 def record_event(
@@ -33,14 +35,18 @@ def record_event(
         correlation_id=session.info.get("correlation_id"),
     )
     outbox, _ = get_event_tables(metadata)
+    statement = _INSERTS.get(outbox)
+    if statement is None:  # built once per table: building it per event costs more than the row
+        statement = _INSERTS[outbox] = insert(outbox)
     session.execute(
-        insert(outbox).values(
-            event_id=envelope.id,
-            type=envelope.type,
-            version=envelope.version,
-            body=envelope.to_json(),
-            created_at=datetime.now(UTC),
-        )
+        statement,
+        {
+            "event_id": envelope.id,
+            "type": envelope.type,
+            "version": envelope.version,
+            "body": envelope.to_json(),
+            "created_at": datetime.now(UTC),
+        },
     )
     session.info["events_added"] = True
     return envelope

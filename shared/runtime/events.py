@@ -19,7 +19,7 @@ from typing import Any
 from kombu import Connection
 from kombu.pools import producers
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer, QueueConsumer
+from nameko.messaging import Consumer
 
 from shared.errors import LoaError
 from shared.events.deadletter import H_ATTEMPTS, parking_headers
@@ -33,6 +33,7 @@ from shared.events.topology import (
 )
 from shared.metrics import EVENT_HANDLER_SECONDS, EVENTS_HANDLED
 from shared.runtime.config import settings_of
+from shared.runtime.rpc import TolerantQueueConsumer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def wait_for_broker(amqp_uri: str, what: str) -> Connection:
     return conn
 
 
-class ParkingQueueConsumer(QueueConsumer):
+class ParkingQueueConsumer(TolerantQueueConsumer):
     """nameko's queue consumer with two changes: a body that cannot even be decoded is parked
     instead of killing the consumer, and each handler has its own prefetch (nameko uses the
     worker count, which leaves light handlers waiting on round trips to the broker and is far
@@ -71,20 +72,6 @@ class ParkingQueueConsumer(QueueConsumer):
             consumer.qos(prefetch_count=provider.prefetch_count)
             self._consumers[provider] = consumer
         return self._consumers.values()
-
-    def ack_message(self, message: Any) -> None:
-        # On a connection the broker dropped, the message is already back in its queue and
-        # will be redelivered (and applied once); the failed ack must not kill the service.
-        try:
-            super().ack_message(message)
-        except OSError as exc:
-            log.warning("ack lost with the broker connection (%s); it will be redelivered", exc)
-
-    def requeue_message(self, message: Any) -> None:
-        try:
-            super().requeue_message(message)
-        except OSError as exc:
-            log.warning("requeue lost with the broker connection (%s); the broker requeues", exc)
 
 
 class EventHandler(Consumer):

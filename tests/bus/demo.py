@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from nameko.rpc import rpc
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, insert, select
 
 from shared.events.envelope import Envelope
@@ -16,6 +15,7 @@ from shared.events.tables import add_event_tables
 from shared.events.topology import Subscription
 from shared.runtime.dependencies import Correlation, DatabaseProvider, OutboxRelayProvider
 from shared.runtime.events import event_handler
+from shared.runtime.rpc import rpc
 
 metadata = MetaData()
 add_event_tables(metadata)

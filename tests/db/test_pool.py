@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 import eventlet
-from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import MetaData, text
 
 from shared.runtime.config import nameko_config
 from shared.runtime.dependencies import DatabaseProvider
 from shared.runtime.resources import database_for, pool_size
+from shared.runtime.rpc import rpc
 
 metadata = MetaData()
 

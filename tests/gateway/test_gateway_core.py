@@ -28,8 +28,9 @@ def gateway(container_factory, make_settings) -> Any:  # type: ignore[no-untyped
     from loa.runner import migrate
 
     port = _free_port()
-    settings = make_settings(http_host="127.0.0.1", http_port=port,
-                             public_url=f"http://127.0.0.1:{port}")
+    settings = make_settings(
+        http_host="127.0.0.1", http_port=port, public_url=f"http://127.0.0.1:{port}"
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings, ["gateway"])
     container = container_factory(GatewayService, nameko_config(settings))
@@ -57,8 +58,11 @@ def test_unknown_route_and_method_are_problem_details(gateway) -> None:
 
 def test_hostile_paths_are_not_served(gateway) -> None:
     _, base = gateway
-    for path in ("/files/../../etc/passwd", "/files/%2e%2e/%2e%2e/etc/passwd",
-                 "/files/a?expires=1&sig=x"):
+    for path in (
+        "/files/../../etc/passwd",
+        "/files/%2e%2e/%2e%2e/etc/passwd",
+        "/files/a?expires=1&sig=x",
+    ):
         resp = requests.get(base + path)
         assert resp.status_code in (400, 403, 404), (path, resp.status_code)
         assert resp.headers["Content-Type"].startswith("application/problem+json")
@@ -133,7 +137,38 @@ def test_signed_download_links(gateway) -> None:
     resp = requests.get(url)
     assert resp.status_code == 200 and resp.content == b"Xin ch\xc3\xa0o"
     assert_problem(requests.get(url.replace("sig=", "sig=0")), 403)
-    expired = store.url("docs/thông-báo.txt", timedelta(seconds=1)).replace(
-        "expires=", "expires=1"
-    )
+    expired = store.url("docs/thông-báo.txt", timedelta(seconds=1)).replace("expires=", "expires=1")
     assert requests.get(expired).status_code in (400, 403)
+
+
+def test_gateway_survives_a_broker_restart_with_calls_in_flight(gateway) -> None:
+    """Replies and acks lost with the connection must not end the gateway (stock nameko lets
+    them kill the container): after RabbitMQ comes back, RPC through the gateway works again."""
+    import subprocess
+
+    import eventlet
+
+    from tests.conftest import wait_until
+
+    _, base = gateway
+    pool = eventlet.GreenPool(20)
+    for _ in range(20):
+        pool.spawn_n(lambda: requests.post(f"{base}/api/bus/probes", timeout=30))
+    eventlet.sleep(0.05)
+    subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
+    try:
+        eventlet.sleep(1)
+        down = requests.post(f"{base}/api/bus/probes", timeout=60)
+        assert down.status_code in (500, 503), down.text
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
+    pool.waitall()
+
+    def probe_ok() -> bool:
+        try:
+            return requests.post(f"{base}/api/bus/probes", timeout=20).status_code == 202
+        except requests.RequestException:
+            return False
+
+    wait_until(probe_ok, timeout=90, interval=1, what="RPC through the gateway after restart")
+    assert requests.get(f"{base}/livez", timeout=10).status_code == 200
