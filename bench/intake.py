@@ -1,15 +1,21 @@
 """Portal intake benchmark: accepted submissions/s, p50/p99 latency, and lost submissions across
 a RabbitMQ restart in the middle of the run.
 
-Starts the real gateway + feedback services as a subprocess (`loa serve feedback gateway`, SQLite,
-its own RabbitMQ vhost), drives POST /api/feedback/tickets over loopback with keep-alive
-connections for N seconds, stops and restarts the broker's app half-way (`rabbitmqctl stop_app`
-/ `start_app`; the outage is kept short because the broker is shared), then checks that every
-submission that was answered 201 with a tracking code is in the database and that its
-feedback.ticket_received event reached the bus.
+Starts the real gateway and feedback services (`loa serve feedback` and `loa serve gateway`, one
+process each as on Kubernetes, or both in one with --arrangement one; SQLite, its own RabbitMQ
+vhost), drives POST /api/feedback/tickets over loopback with keep-alive connections for N
+seconds, stops and restarts the broker's app half-way (`rabbitmqctl stop_app` / `start_app`; the
+outage is kept short because the broker is shared), then checks that every submission that was
+answered 201 with a tracking code is in the database and that its feedback.ticket_received event
+reached the bus, and that the services are still up.
+
+Because the machine may be shared, it also prints the CPU each process used per accepted request
+(the number to compare between changes), how long their main threads waited for a CPU, the
+broker's CPU, and the load average before and after.
 
     .venv/bin/python bench/intake.py --seconds 60 --connections 32
     .venv/bin/python bench/intake.py --seconds 20 --no-restart
+    .venv/bin/python bench/intake.py --seconds 15 --no-restart --profile /tmp/intake  # py-spy
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -94,6 +100,7 @@ async def worker(port: int, stop_at: float, results: list[tuple[float, float, in
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert reader is not None
             writer.write(head + BODY)
             await writer.drain()
             status_line = await asyncio.wait_for(reader.readline(), 30)
@@ -162,6 +169,36 @@ async def run_load(
     return results, log
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sched_seconds(pid: int) -> tuple[float, float]:
+    """(on CPU, runnable but waiting for a CPU) of a process's main thread, in seconds."""
+    try:
+        run_ns, wait_ns, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    return int(run_ns) / 1e9, int(wait_ns) / 1e9
+
+
+def broker_process() -> int | None:
+    """The local RabbitMQ node's Erlang VM, if it runs on this machine."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "beam.smp":
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -169,11 +206,12 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_ready(port: int, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the services exited with {proc.returncode}")
+        for proc in procs:
+            if proc.poll() is not None:
+                raise SystemExit(f"the services exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{port}/api/feedback/categories", timeout=2
@@ -208,8 +246,21 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--outage", type=float, default=3.0, help="seconds the broker app is down")
     ap.add_argument("--no-restart", action="store_true")
+    ap.add_argument(
+        "--arrangement",
+        choices=["split", "one"],
+        default="split",
+        help="split: gateway and feedback processes (default); one: both in one process",
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run the services under py-spy; collapsed stacks go to FILE.<services>",
+    )
     args = ap.parse_args()
 
+    if args.profile and not (ROOT / ".venv/bin/py-spy").exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     env_vals = env_file()
     mgmt_url = env_vals.get("LOA_TEST_RABBIT_MGMT", "http://guest:guest@localhost:15672")
     amqp_base = env_vals.get("LOA_TEST_AMQP_URI", "amqp://guest:guest@localhost:5672/")
@@ -251,15 +302,33 @@ def main() -> None:
         "LOA_MAX_WORKERS": str(max(10, args.connections + 4)),
     }
     log_file = open(tmp / "services.log", "wb")  # noqa: SIM115 - closed at the end
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/loa"), "serve", "feedback", "gateway"],
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
+    # "split": gateway and feedback in their own processes (one core each, as on Kubernetes);
+    # "one": both in one process (the embedded start), which one core bounds.
+    groups = (
+        [["feedback"], ["gateway"]] if args.arrangement == "split" else [["feedback", "gateway"]]
     )
+    procs: list[subprocess.Popen[bytes]] = []
+    for group in groups:
+        command = [str(ROOT / ".venv/bin/loa"), "serve", *group]
+        if args.profile:
+            # py-spy samples whichever green thread runs (in-process profilers lose them).
+            command = [
+                str(ROOT / ".venv/bin/py-spy"),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                str(Path(f"{args.profile}.{'-'.join(group)}").resolve()),
+                "--",
+                *command,
+            ]
+        procs.append(
+            subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
+        )
     try:
-        wait_ready(port, proc)
+        wait_ready(port, procs)
         from kombu import Connection, Exchange, Queue
 
         with Connection(amqp) as conn:
@@ -270,9 +339,19 @@ def main() -> None:
                 durable=True,
             )(conn.channel()).declare()
         restart = not args.no_restart
+        load_before = os.getloadavg()
+        broker_pid = broker_process()
+        broker_before = cpu_seconds(broker_pid) if broker_pid else float("nan")
+        cpu_before = [cpu_seconds(p.pid) for p in procs]
+        sched_before = [sched_seconds(p.pid) for p in procs]
         results, log = asyncio.run(
             run_load(port, args.seconds, args.connections, restart, args.outage)
         )
+        cpu_used = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu_before, strict=True)]
+        load_after = os.getloadavg()
+        sched_after = [sched_seconds(p.pid) for p in procs]
+        alive = [p.poll() is None for p in procs]
+        broker_used = cpu_seconds(broker_pid) - broker_before if broker_pid else float("nan")
         accepted = [r for r in results if r[2] == 201]
         codes = {r[3] for r in accepted}
         refused = [r for r in results if r[2] not in (201, 0)]
@@ -304,7 +383,7 @@ def main() -> None:
 
         print(
             f"duration            {args.seconds:.0f} s, {args.connections} connections, "
-            f"{os.cpu_count()} cores"
+            f"{os.cpu_count()} cores, arrangement {args.arrangement}"
         )
         for line in log:
             print(f"event               {line}")
@@ -318,6 +397,17 @@ def main() -> None:
             f"max {max(lat) * 1000 if lat else 0:.0f} ms"
         )
         print(f"latency before outage p50 {pct(steady, 50):.1f} ms  p99 {pct(steady, 99):.1f} ms")
+        if restart:
+            back = [r for r in accepted if outage_from is not None and r[0] > outage_from + 1]
+            came_back = "the service came back" if back else "NOTHING: the service did not recover"
+            print(f"accepted after the outage began {len(back)} ({came_back})")
+        print(
+            "services alive      "
+            + "  ".join(
+                f"{'+'.join(g)} {'yes' if a else 'NO (exited)'}"
+                for g, a in zip(groups, alive, strict=True)
+            )
+        )
         print(f"lost submissions    {len(lost)} (accepted with a code but not stored)")
         print(
             f"lost events         {len(lost_events)} (stored but no ticket_received on the bus)"
@@ -325,12 +415,41 @@ def main() -> None:
         )
         if len(accepted) and lat:
             print(f"mean latency        {statistics.fmean(lat) * 1000:.1f} ms")
+        if accepted and not args.profile:
+            per = "  ".join(
+                f"{'+'.join(g)} {c / len(accepted) * 1000:.2f} ms "
+                f"({c / args.seconds:.0%} of a core)"
+                for g, c in zip(groups, cpu_used, strict=True)
+            )
+            print(f"CPU per accepted    {per}")
+            waits = "  ".join(
+                f"{'+'.join(g)} ran {(a[0] - b[0]) / args.seconds:.0%}, waited for a CPU "
+                f"{(a[1] - b[1]) / args.seconds:.0%}"
+                for g, b, a in zip(groups, sched_before, sched_after, strict=True)
+            )
+            print(f"main threads        {waits} (of the run's wall time)")
+            print(
+                f"broker CPU          {broker_used / len(accepted) * 1000:.2f} ms per accepted "
+                f"({broker_used / args.seconds:.0%} of a core; the broker serves every vhost)"
+            )
+        print(
+            "load average        before "
+            + " ".join(f"{x:.2f}" for x in load_before)
+            + "  after "
+            + " ".join(f"{x:.2f}" for x in load_after)
+            + f"  (machine shared; {os.cpu_count()} cores)"
+        )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            if args.profile:
+                proc.send_signal(signal.SIGINT)  # py-spy writes its report when the program ends
+            else:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         log_file.close()
         with contextlib.suppress(Exception):
             mgmt("DELETE", f"/api/vhosts/{VHOST}", mgmt_url)
@@ -338,4 +457,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -82,18 +82,20 @@ def generate(vocab: Vocabulary, n: int, rng: random.Random) -> list[SearchDoc]:
     docs = []
     for i in range(n):
         title = vocab.sentence(5, 12)
-        docs.append(make_doc(
-            doc_id=f"bench:{i}",
-            doc_type=rng.choice(DOC_TYPES),
-            title=title[:1].upper() + title[1:],
-            body=". ".join(vocab.sentence(8, 20) for _ in range(rng.randint(4, 12))),
-            tags=rng.sample(vocab.tags, rng.randint(0, 3)),
-            unit=rng.choice(UNITS),
-            channels=rng.sample(CHANNELS, rng.randint(0, 3)),
-            status=rng.choice(STATUSES),
-            visibility="public" if rng.random() < 0.8 else "internal",
-            date=start + timedelta(seconds=rng.randint(0, 2 * 365 * 86400)),
-        ))
+        docs.append(
+            make_doc(
+                doc_id=f"bench:{i}",
+                doc_type=rng.choice(DOC_TYPES),
+                title=title[:1].upper() + title[1:],
+                body=". ".join(vocab.sentence(8, 20) for _ in range(rng.randint(4, 12))),
+                tags=rng.sample(vocab.tags, rng.randint(0, 3)),
+                unit=rng.choice(UNITS),
+                channels=rng.sample(CHANNELS, rng.randint(0, 3)),
+                status=rng.choice(STATUSES),
+                visibility="public" if rng.random() < 0.8 else "internal",
+                date=start + timedelta(seconds=rng.randint(0, 2 * 365 * 86400)),
+            )
+        )
     return docs
 
 
@@ -113,11 +115,20 @@ def query_mix(vocab: Vocabulary, n: int, rng: random.Random) -> list[SearchQuery
         elif kind == 6:
             raw = {"q": " ".join(ws)[: max(3, len(" ".join(ws)) - 2)], "prefix": True}
         elif kind == 7:
-            raw = {"q": fold(ws[0]), "filters": {"type": [rng.choice(DOC_TYPES)],
-                                                 "channel": [rng.choice(CHANNELS)]}}
+            raw = {
+                "q": fold(ws[0]),
+                "filters": {"type": [rng.choice(DOC_TYPES)], "channel": [rng.choice(CHANNELS)]},
+            }
         elif kind == 8:
-            raw = {"q": ws[0], "sort": "date", "filters": {
-                "unit": [rng.choice(UNITS)], "date_from": "2023-06-01", "date_to": "2024-06-30"}}
+            raw = {
+                "q": ws[0],
+                "sort": "date",
+                "filters": {
+                    "unit": [rng.choice(UNITS)],
+                    "date_from": "2023-06-01",
+                    "date_to": "2024-06-30",
+                },
+            }
         else:
             raw = {"q": ""}  # recent items
         queries.append(parse_query(raw, rng.choice(["public", "staff"])))
@@ -205,8 +216,11 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--backends", default="tantivy,elasticsearch")
-    parser.add_argument("--es-url", default=os.environ.get("LOA_TEST_ELASTICSEARCH_URL")
-                        or os.environ.get("LOA_ELASTICSEARCH_URL"))
+    parser.add_argument(
+        "--es-url",
+        default=os.environ.get("LOA_TEST_ELASTICSEARCH_URL")
+        or os.environ.get("LOA_ELASTICSEARCH_URL"),
+    )
     parser.add_argument("--seed-dir", type=Path, default=DEFAULT_SEED)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
@@ -217,9 +231,12 @@ def main() -> None:
     docs = generate(vocab, args.docs, rng)
     queries = query_mix(vocab, args.queries, random.Random(args.seed + 1))
     avg_words = statistics.mean(len(d.body.split()) + len(d.title.split()) for d in docs[:1000])
-    print(f"generated {len(docs):,} documents (~{avg_words:.0f} words each, vocabulary "
-          f"{len(vocab.words):,} words from {args.seed_dir}) and {len(queries):,} queries "
-          f"in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(
+        f"generated {len(docs):,} documents (~{avg_words:.0f} words each, vocabulary "
+        f"{len(vocab.words):,} words from {args.seed_dir}) and {len(queries):,} queries "
+        f"in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         print(run(name, docs, queries, args.es_url), flush=True)
 

@@ -132,6 +132,22 @@ class Settings(BaseSettings):
     feedback_max_attachment_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest attachment (call recording, photo)"
     )
+    feedback_mailbox: str = Field(
+        "gopy@localhost", description="The feedback mailbox: From of e-mail replies"
+    )
+    feedback_smtp_port: int = Field(
+        0, ge=0, le=65535, description="Port of the feedback mailbox's SMTP intake (0 = off)"
+    )
+    feedback_smtp_host: str = Field("127.0.0.1", description="Address the SMTP intake listens on")
+    feedback_smtp_relay_url: str | None = Field(
+        None, description="smtp://[user:pass@]host:port (or smtps://) sending e-mail replies"
+    )
+    feedback_recording_url_prefix: str = Field(
+        "", description="Call recordings are fetched only from URLs starting with this"
+    )
+    feedback_recording_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest call recording downloaded"
+    )
 
     @field_validator("event_retry_delays_ms")
     @classmethod

@@ -194,4 +194,34 @@ data_requests = Table(
     Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("note", Text, nullable=True),
+    # received | acknowledged | completed | rejected
+    Column("status", String(20), nullable=False, server_default="received"),
+    Column("ticket_id", String(64), nullable=True),
+    Column("handled_by", String(100), nullable=True),
+    Column("tickets_affected", Integer, nullable=True),
+)
+
+# Message-IDs of the feedback mailbox's threads, both ways: a reply's In-Reply-To or References
+# finds its ticket here.
+email_messages = Table(
+    "email_messages",
+    metadata,
+    Column("message_id", String(300), primary_key=True),
+    Column("ticket_id", String(64), ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("direction", String(10), nullable=False),  # in | out
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# Call recordings the call center announced: fetched by the clock, not inside the webhook.
+recordings = Table(
+    "call_recordings",
+    metadata,
+    Column("call_id", String(100), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | stored | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("attachment_id", String(64), nullable=True),
+    Index("ix_call_recordings_due", "status", "next_attempt_at"),
 )

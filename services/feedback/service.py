@@ -8,12 +8,23 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
+from services.feedback.adapters.mail import EmailSender, Rejected, SmtpIntake
+from services.feedback.adapters.recording_fetch import open_recording
 from services.feedback.adapters.replies import FacebookSender, ReplySender, ZaloSender
-from services.feedback.domain import attachments, catalog, channels, notify, open311, reports
+from services.feedback.domain import (
+    attachments,
+    catalog,
+    channels,
+    mailbox,
+    notify,
+    open311,
+    privacy,
+    recordings,
+    reports,
+)
 from services.feedback.domain import signatures as sig
 from services.feedback.domain.pii import Vault
 from services.feedback.domain.tickets import Actor, Desk, Intake
@@ -30,6 +41,8 @@ from shared.runtime.dependencies import (
 )
 from shared.runtime.health import service_health
 from shared.runtime.resources import database_for
+from shared.runtime.rpc import rpc
+from shared.storage import make_object_store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,6 +73,8 @@ class DeskProvider(DependencyProvider):
     def senders(self) -> dict[str, ReplySender]:
         s = self.settings
         out: dict[str, ReplySender] = {}
+        if s.feedback_smtp_relay_url:
+            out["email"] = EmailSender(s.feedback_smtp_relay_url, s.feedback_mailbox)
         if s.feedback_facebook_page_token:
             out["facebook"] = FacebookSender(
                 s.feedback_facebook_api_url, s.feedback_facebook_page_token
@@ -72,6 +87,60 @@ class DeskProvider(DependencyProvider):
         return self
 
 
+class MailIntake(DependencyProvider):
+    """The feedback mailbox's SMTP server (LOA_FEEDBACK_SMTP_PORT; 0 = off), in this process."""
+
+    server: SmtpIntake | None = None
+
+    def setup(self) -> None:
+        self.settings: Settings = settings_of(self.container.config)
+
+    def start(self) -> None:
+        s = self.settings
+        if not s.feedback_smtp_port or not s.feedback_pii_key:
+            return
+        self.db = database_for(s, "feedback", metadata)
+        self.vault = Vault(s.feedback_pii_key)
+        self.store = make_object_store(s)
+        self.server = SmtpIntake(
+            s.feedback_smtp_host, s.feedback_smtp_port, s.feedback_mailbox, self.deliver
+        )
+        self.server.start()
+        log.info("feedback mailbox on smtp://%s:%s", s.feedback_smtp_host, s.feedback_smtp_port)
+
+    def deliver(self, raw: bytes, envelope_from: str) -> None:
+        try:
+            mail = mailbox.parse(raw, envelope_from, self.settings.feedback_max_attachment_bytes)
+        except (mailbox.BadMail, ValueError) as exc:
+            raise Rejected(str(exc)) from None
+        desk = Desk(events=self.db, vault=self.vault)
+        for attempt in range(2):
+            try:
+                with self.db.session() as session:
+                    done = mailbox.receive(desk, session, mail)
+                    if not done["duplicate"]:
+                        for filename, ctype, data in mail.files:
+                            attachments.store(
+                                session, self.store, done["ticket_id"], filename, ctype, data
+                            )
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
+            except InvalidInput as exc:
+                raise Rejected(str(exc)) from None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx: Any) -> MailIntake:
+        return self
+
+
 class FeedbackService:
     name = "feedback"
 
@@ -81,6 +150,7 @@ class FeedbackService:
     store = StorageProvider()
     relay = OutboxRelayProvider("feedback", metadata)
     desks = DeskProvider()
+    mail = MailIntake()
 
     # --- helpers ------------------------------------------------------------------------
     @property
@@ -111,8 +181,11 @@ class FeedbackService:
 
     # --- intake -------------------------------------------------------------------------
     @rpc
-    def submit(self, intake: dict[str, Any], actor: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Portal, app and Open311 submissions (and operators typing a ticket in)."""
+    def submit(
+        self, intake: dict[str, Any], actor: dict[str, Any] | None = None, brief: bool = False
+    ) -> dict[str, Any]:
+        """Portal, app and Open311 submissions (and operators typing a ticket in). brief: only
+        what the portal shows (code, status, deadline), a smaller reply on the hot path."""
         files = intake.pop("attachments", None) or []
         max_bytes = self.settings.feedback_max_attachment_bytes
         decoded = [attachments.decode(f, max_bytes, i) for i, f in enumerate(files[:5])]
@@ -126,7 +199,10 @@ class FeedbackService:
                     attachments.store(session, self.store, ticket["id"], filename, ctype, data)
             return ticket
 
-        return self._tx(work)
+        ticket = self._tx(work)
+        if brief:
+            return {k: ticket[k] for k in ("id", "code", "status", "deadline_at")}
+        return ticket
 
     @rpc
     def lookup(self, code: str) -> dict[str, Any]:
@@ -147,7 +223,8 @@ class FeedbackService:
             self.settings.feedback_webhook_max_age_s,
         )
         event = channels.parse_call_event(sig.parse_json(raw))
-        return self._tx(lambda s: channels.apply_call_event(self.desk, s, event))
+        prefix = self.settings.feedback_recording_url_prefix
+        return self._tx(lambda s: channels.apply_call_event(self.desk, s, event, prefix))
 
     @rpc
     def facebook_webhook(self, body: str, signature: str | None) -> dict[str, Any]:
@@ -355,7 +432,62 @@ class FeedbackService:
         """Deadlines (reminders, overdue events) and replies due to citizens."""
         result: dict[str, Any] = self._tx(self.desk.tick, retries=0)
         result["replies"] = notify.deliver_due(self.db, self.desk, self.desks.senders())
+        result["recordings"] = recordings.fetch_due(
+            self.db, self.store, open_recording, self.settings.feedback_recording_max_bytes
+        )
         return result
+
+    # --- citizens' data requests (Law 91/2025, Decree 356/2025) ------------------------------
+    @rpc
+    def data_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A citizen asks to see or delete their data (code + the phone or e-mail given)."""
+        return self._tx(
+            lambda s: privacy.file_request(
+                self.desk,
+                s,
+                str(data.get("kind", "")),
+                str(data.get("code", "")),
+                data.get("phone"),
+                data.get("email"),
+            ),
+            retries=0,
+        )
+
+    @rpc
+    def data_requests(self, open_only: bool, actor: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return privacy.list_requests(self.desk, session, Actor.of(actor), open_only)
+
+    @rpc
+    def handle_data_request(
+        self, request_id: str, action: str, data: dict[str, Any], actor: dict[str, Any]
+    ) -> dict[str, Any]:
+        """acknowledge, export (access requests), erase (deletion requests), reject."""
+        who = Actor.of(actor)
+        desk = self.desk
+        if action == "acknowledge":
+            return self._tx(
+                lambda s: privacy.acknowledge(desk, s, request_id, who, str(data.get("note", ""))),
+                retries=0,
+            )
+        if action == "export":
+            return self._tx(lambda s: privacy.export(desk, s, request_id, who), retries=0)
+        if action == "reject":
+            return self._tx(
+                lambda s: privacy.reject(desk, s, request_id, who, str(data.get("reason", ""))),
+                retries=0,
+            )
+        if action == "erase":
+            result = self._tx(lambda s: privacy.erase(desk, s, request_id, who), retries=0)
+            for key in result.pop("object_keys"):
+                try:
+                    self.store.delete(key)
+                except Exception:  # noqa: BLE001 - rows are gone; an orphan object is logged
+                    log.warning("erased attachment object %s could not be deleted", key)
+            return result
+        raise InvalidInput(
+            f"unknown action '{action}' (known: acknowledge, export, erase, reject)", "action"
+        )
 
     @timer(interval=5)
     def periodic(self) -> None:

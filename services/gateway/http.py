@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -58,6 +58,8 @@ class RouteSpec:
     public: bool = True
     description: str = ""
     query: dict[str, str] = field(default_factory=dict)
+    roles: frozenset[str] | None = None
+    """Who may call (empty: public); None: as in services/gateway/auth/policy.py's table."""
 
 
 ROUTES: list[RouteSpec] = []
@@ -76,6 +78,7 @@ def route(
     request_content_type: str | None = None,
     public: bool = True,
     query: dict[str, str] | None = None,
+    roles: Collection[str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(
@@ -93,6 +96,7 @@ def route(
                 public=public,
                 description=(fn.__doc__ or "").strip(),
                 query=query or {},
+                roles=frozenset(roles) if roles is not None else None,
             )
         )
         return fn
@@ -130,6 +134,9 @@ class RequestContext:
     store: Any
     db: Any
     path_params: dict[str, Any]
+    user: Any = None
+    """The signed-in account (services.gateway.auth.User) once the guard has looked."""
+    auth: Any = None
 
     def json(self, model: type[M]) -> M:
         """The request body validated against model; clear 4xx errors otherwise."""
@@ -210,8 +217,13 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 class Router:
-    def __init__(self, routes: list[RouteSpec]) -> None:
+    def __init__(
+        self,
+        routes: list[RouteSpec],
+        guard: Callable[[RequestContext, RouteSpec], None] | None = None,
+    ) -> None:
         self.routes = routes
+        self.guard = guard  # access control, before the handler reads any of the body
         self.map = Map(
             [Rule(r.path, endpoint=i, methods=[r.method]) for i, r in enumerate(routes)],
             strict_slashes=False,
@@ -237,10 +249,13 @@ class Router:
                 ) from None
             spec = self.routes[endpoint]
             label = spec.path
-            result = spec.handler(make_ctx(request, params), **params)
+            ctx = make_ctx(request, params)
+            if self.guard is not None:
+                self.guard(ctx, spec)
+            result = spec.handler(ctx, **params)
             response = _to_response(result)
         except LoaError as exc:
-            response = problem_response(exc.to_problem(request.path))
+            response = problem_response(exc.to_problem(request.path), getattr(exc, "headers", None))
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into 500s
             known = as_loa_error(exc)
             if known is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from services.gateway.auth.policy import PUBLIC, access_for, describe
 from services.gateway.http import RouteSpec, openapi_path
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -27,6 +28,22 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "loa_session",
+        "description": "Console session from POST /api/auth/login; unsafe methods also need the "
+        "header X-CSRF-Token with the csrf_token the login returned",
+    },
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "API token for integrations (POST /api/auth/tokens); no CSRF header",
+    },
+}
+_AUTH_ERRORS = {401: "Not signed in, or the session/token is no longer valid", 403: "Role"}
 
 _DEFAULT_ERRORS = {
     400: "Malformed request",
@@ -92,7 +109,19 @@ def build_openapi(routes: list[RouteSpec], version: str, server_url: str) -> dic
         else:
             content = {spec.response_content_type: {"schema": {}}}
         op["responses"][str(ok)] = {"description": spec.responses.get(ok, "OK"), "content": content}
-        errors = {**_DEFAULT_ERRORS, **{c: d for c, d in spec.responses.items() if c >= 400}}
+        allowed = access_for(spec)
+        op["security"] = [] if allowed == PUBLIC else [{"session": []}, {"bearer": []}]
+        op["x-roles"] = sorted(allowed)
+        auth_errors: dict[int, str] = {}
+        if allowed != PUBLIC:
+            auth_errors = {**_AUTH_ERRORS, 403: f"Forbidden: needs one of {describe(allowed)}"}
+            roles_note = f"Roles: {describe(allowed)}."
+            op["description"] = f"{op.get('description', '')}\n\n{roles_note}".strip()
+        errors = {
+            **_DEFAULT_ERRORS,
+            **auth_errors,
+            **{c: d for c, d in spec.responses.items() if c >= 400},
+        }
         for code, desc in sorted(errors.items()):
             op["responses"][str(code)] = {
                 "description": desc,
@@ -111,7 +140,7 @@ def build_openapi(routes: list[RouteSpec], version: str, server_url: str) -> dic
         },
         "servers": [{"url": server_url}],
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

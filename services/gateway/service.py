@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from nameko.rpc import RpcProxy, rpc
 from nameko.web.handlers import http
 from sqlalchemy import update
 from werkzeug.wrappers import Request, Response
 
 from services.gateway import routes
+from services.gateway.auth import authorize
+from services.gateway.auth.bootstrap import FirstAdmin
 from services.gateway.http import ROUTES, RequestContext, Router, Services
 from services.gateway.models import bus_probes, metadata
 from shared.events.envelope import Envelope
@@ -24,7 +25,7 @@ from shared.runtime.dependencies import (
 )
 from shared.runtime.events import event_handler
 from shared.runtime.health import service_health
-from shared.runtime.rpc import register_error_subclasses
+from shared.runtime.rpc import RpcProxy, register_error_subclasses, rpc
 
 routes.load_all()
 register_error_subclasses()
@@ -39,6 +40,7 @@ class GatewayService:
     db = DatabaseProvider("gateway", metadata)
     store = StorageProvider()
     relay = OutboxRelayProvider("gateway", metadata)
+    first_admin = FirstAdmin()  # the 'admin' account from LOA_ADMIN_PASSWORD, if missing
 
     media_rpc = RpcProxy("media")
     publishing_rpc = RpcProxy("publishing")
@@ -46,7 +48,7 @@ class GatewayService:
     search_rpc = RpcProxy("search")
     gateway_rpc = RpcProxy("gateway")
 
-    router = Router(ROUTES)
+    router = Router(ROUTES, guard=authorize)  # every route checked against auth/policy.py
 
     def _context(self, request: Request, params: dict[str, Any]) -> RequestContext:
         services = Services(

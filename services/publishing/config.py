@@ -24,6 +24,9 @@ class ChannelSettings(BaseSettings):
     facebook_page_token: str | None = None
     zalo_api_url: str = Field("https://openapi.zalo.me")
     zalo_access_token: str | None = None
+    zalo_cover_url: str | None = Field(
+        None, description="Cover photo of Zalo articles whose item has no image"
+    )
     youtube_api_url: str = Field("https://www.googleapis.com")
     youtube_access_token: str | None = None
     smtp_host: str | None = None
@@ -45,9 +48,8 @@ class ChannelSettings(BaseSettings):
             "press": bool(self.press_target),
             "tv": bool(self.tv_target),
             "facebook": bool(self.facebook_page_id and self.facebook_page_token),
-            # Zalo OA and YouTube transmitters are not written yet: never schedulable.
-            "zalo": False,
-            "youtube": False,
+            "zalo": bool(self.zalo_access_token),
+            "youtube": bool(self.youtube_access_token),
             "ebulletin": bool(self.smtp_host),
             "portal": True,
         }.get(channel, False)

@@ -43,6 +43,20 @@ class Transmitters:
                 cfg.facebook_graph_url, cfg.facebook_page_id or "", cfg.facebook_page_token or "",
                 self.store, cfg.http_timeout_s,
             )  # fmt: skip
+        if channel == "zalo":
+            from services.publishing.transmitters.zalo import ZaloTransmitter
+
+            return ZaloTransmitter(
+                cfg.zalo_api_url, cfg.zalo_access_token or "", self.store, cfg.http_timeout_s,
+                cover_url=cfg.zalo_cover_url,
+            )  # fmt: skip
+        if channel == "youtube":
+            from services.publishing.transmitters.youtube import YouTubeTransmitter
+
+            return YouTubeTransmitter(
+                cfg.youtube_api_url, cfg.youtube_access_token or "", self.store,
+                cfg.http_timeout_s,
+            )  # fmt: skip
         if channel == "portal":
             from services.publishing.transmitters.portal import PortalTransmitter
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from services.search.domain import change_from_event, parse_query
 from services.search.index.base import SearchIndex
@@ -27,6 +26,7 @@ from shared.runtime.config import settings_of
 from shared.runtime.dependencies import Correlation, DatabaseProvider, SettingsProvider
 from shared.runtime.events import event_handler
 from shared.runtime.health import service_health
+from shared.runtime.rpc import rpc
 
 log = logging.getLogger(__name__)
 

@@ -107,8 +107,16 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def fb_settings(make_settings, platform: Platform, db_backend: str, pg_database) -> Settings:  # type: ignore[no-untyped-def]
-    extra: dict[str, Any] = {}
+def fb_extra() -> dict[str, Any]:
+    """More settings for a module's stack (overridden where needed, e.g. the mailbox)."""
+    return {}
+
+
+@pytest.fixture
+def fb_settings(
+    make_settings, platform: Platform, db_backend: str, pg_database, fb_extra
+) -> Settings:  # type: ignore[no-untyped-def]
+    extra: dict[str, Any] = dict(fb_extra)
     if db_backend == "postgresql":
         extra["feedback_database_url"] = pg_database("fb")
     settings = make_settings(
@@ -179,7 +187,9 @@ class Api:
     def _auth(self, role: str | None, unit: str | None) -> dict[str, str]:
         if not role:
             return {}
-        return {"Authorization": "Bearer " + token(self.settings, role, unit)}
+        from services.gateway.auth.testing import bearer
+
+        return bearer(self.settings, role, unit)
 
     def submit(self, **fields: Any) -> Any:
         body = {"category": "thu_tuc", "description": "Hỏi về thủ tục cấp giấy phép xây dựng"}
@@ -202,7 +212,7 @@ def feedback_events(settings: Settings) -> Queue:
 
 
 def drain(settings: Settings, queue: Queue) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     with Connection(settings.amqp_uri) as conn:
         bound = queue(conn.channel())
         while True:

@@ -114,7 +114,7 @@ def test_answer_publish_close_rate_reopen(stack, fb_settings) -> None:
     act(stack, code, "start")
     answer = "Chào anh Bình, hồ sơ gồm tờ khai và giấy chứng sinh."
     assert act(stack, code, "answer", answer=answer).json()["status"] == "answered"
-    published = act(stack, code, "publish", role="supervisor").json()
+    published = act(stack, code, "publish", role="admin").json()
     assert "0912345678" not in published["question"] and "Nguyễn" not in published["question"]
     assert "Bình" not in published["answer"]
     public = stack.get(f"/api/feedback/track/{code}").json()
@@ -147,7 +147,7 @@ def test_answer_publish_close_rate_reopen(stack, fb_settings) -> None:
 
     private = stack.submit(is_public=False).json()["code"]
     act(stack, private, "answer", answer="Trả lời riêng")
-    resp = act(stack, private, "publish", role="supervisor")
+    resp = act(stack, private, "publish", role="admin")
     assert resp.status_code == 409 and resp.json()["errors"][0]["field"] == "is_public"
     assert stack.get(f"/api/feedback/track/{private}").json()["answer"] is None
 

@@ -215,3 +215,60 @@ def test_ebulletin_by_smtp_to_the_unit_tree_with_working_unsubscribe(
     d.run_once()
     assert schedule_row(sqlite_db, row2["id"])["remote_id"] == "2 recipients"
     assert len(list(mailbox.Maildir(smtp_server["maildir"], create=False))) == 5
+
+
+def _tv_clip(db: Database, store: Any) -> dict[str, Any]:
+    clip = b"\x00\x00\x00\x18ftypmp42tv-rendition" * 100
+    store.put("renditions/tv1/tv.mp4", clip, content_type="video/mp4")
+    renditions = {"tv": "renditions/tv1/tv.mp4", "web": "renditions/tv1/web.mp4"}
+    with db.session() as s:
+        schedule.on_asset_ready(
+            s, {"asset_id": "tv1", "title": "Clip", "duration_s": 95, "renditions": renditions}
+        )
+    return approved_item(db, kind="video_post", asset_id="tv1", title="Phóng sự một cửa",
+                         summary="Người dân nộp hồ sơ tại Trung tâm")  # fmt: skip
+
+
+def _check_tv_package(names: list[str], read: Any, item: dict[str, Any]) -> None:
+    base = f"loa-{item['id']}-v{item['version']}"
+    assert names == [f"{base}.mp4", f"{base}.json"]  # the clip first, the sidecar last
+    assert read(f"{base}.mp4").startswith(b"\x00\x00\x00\x18ftypmp42tv-rendition")
+    sidecar = json.loads(read(f"{base}.json").decode("utf-8"))
+    assert sidecar["title"] == "Phóng sự một cửa" and sidecar["duration_s"] == 95
+    assert sidecar["summary"] == "Người dân nộp hồ sơ tại Trung tâm"
+    assert sidecar["suggested_air_time"] == "2099-03-01T19:45:00+07:00"
+    assert sidecar["video_file"] == f"{base}.mp4"
+
+
+def test_tv_clip_and_sidecar_to_the_ftp_watch_folder(
+    sqlite_db: Database, store: Any, ftp_server: dict[str, Any]
+) -> None:
+    item = _tv_clip(sqlite_db, store)
+    target = ftp_server["url"].replace("bao-binh-duong", "dai-ptth/watch")
+    d = dispatcher(sqlite_db, store, tv_target=target)
+    row = deliver(sqlite_db, d, item["id"], "tv", options={"air_time": "2099-03-01T19:45:00+07:00"})
+    assert row["status"] == "succeeded", row["reason"]
+    folder = ftp_server["root"] / "dai-ptth" / "watch"
+    order = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    _check_tv_package([p.name for p in order], lambda n: (folder / n).read_bytes(), item)
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+    assert row["remote_id"] == f"dai-ptth/watch/loa-{item['id']}-v{item['version']}.json"
+
+
+def test_tv_clip_and_sidecar_to_an_s3_watch_folder(sqlite_db: Database, store: Any) -> None:
+    endpoint = os.environ["LOA_TEST_S3_ENDPOINT"]
+    key, secret = os.environ["LOA_TEST_S3_ACCESS_KEY"], os.environ["LOA_TEST_S3_SECRET_KEY"]
+    prefix = f"watch-{uuid.uuid4().hex[:8]}"
+    item = _tv_clip(sqlite_db, store)
+    d = dispatcher(sqlite_db, store, tv_target=f"s3://{key}:{secret}@{endpoint}/tv-drop/{prefix}")
+    row = deliver(sqlite_db, d, item["id"], "tv", options={"air_time": "2099-03-01T19:45:00+07:00"})
+    assert row["status"] == "succeeded", row["reason"]
+    drop = S3ObjectStore(endpoint=endpoint, access_key=key, secret_key=secret, bucket="tv-drop")
+    objects = sorted(drop.list(f"{prefix}/"), key=lambda o: (o.modified, o.key.endswith(".json")))
+    names = [o.key.split("/", 1)[1] for o in objects]
+
+    def read(name: str) -> bytes:
+        with drop.open(f"{prefix}/{name}") as reader:
+            return bytes(reader.read())
+
+    _check_tv_package(names, read, item)

@@ -149,3 +149,49 @@ def test_video_goes_up_in_chunks(sqlite_db: Database, store: Any, facebook: Face
     assert uploaded["title"] == "Hướng dẫn nộp hồ sơ"
     transfers = [p for m, p in facebook.requests if p.endswith("/videos")]
     assert len(transfers) == 1 + 4 + 1  # start, four chunks, finish
+
+
+def test_native_scheduled_publishing_hands_the_time_to_facebook(
+    sqlite_db: Database, store: Any, facebook: FacebookGraph
+) -> None:
+    # loa sends now; Facebook's own scheduler publishes at publish_at (loa may be down then).
+    d = fb_dispatcher(sqlite_db, store, facebook)
+    publish_at = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
+    item = approved_item(sqlite_db, title="Lịch tiếp công dân tháng 3")
+    with sqlite_db.session() as s:
+        did = schedule.schedule_delivery(
+            s, item["id"], "facebook", P, d.transmitter_for.cfg, sqlite_db.record_event,
+            options={"native_schedule": True, "publish_at": publish_at.isoformat()},
+        )["id"]  # fmt: skip
+    d.run_once()
+    r = row(sqlite_db, did)
+    assert r["status"] == "succeeded", r["reason"]
+    post = facebook.posts[r["remote_id"]]
+    assert post["published"] is False
+    assert post["scheduled_publish_time"] == str(int(publish_at.timestamp()))
+    # An unknown outcome is looked up among the Page's scheduled posts too.
+    found = d.transmitter_for("facebook").find(_job_for(sqlite_db, d, did))
+    assert found is not None and found.remote_id == r["remote_id"]
+    assert ("GET", f"/v21.0/{facebook.PAGE}/scheduled_posts") in facebook.requests
+    # Too close to now for Facebook's scheduler (it wants 10 minutes): posted at once instead.
+    soon = approved_item(sqlite_db, title="Tin gấp")
+    with sqlite_db.session() as s:
+        sid = schedule.schedule_delivery(
+            s, soon["id"], "facebook", P, d.transmitter_for.cfg, sqlite_db.record_event,
+            options={"native_schedule": True,
+                     "publish_at": (datetime.now(UTC) + timedelta(minutes=2)).isoformat()},
+        )["id"]  # fmt: skip
+    d.run_once()
+    assert facebook.posts[row(sqlite_db, sid)["remote_id"]]["published"] is True
+
+
+def _job_for(db: Database, d: Dispatcher, delivery_id: str) -> Any:
+    from services.publishing.transmitters.base import Job
+
+    r = row(db, delivery_id)
+    with db.session() as s:
+        item = items.get_item(s, r["item_id"])
+    files, seq = d._rendition(r, item)
+    return Job(delivery_id=r["id"], idempotency_key=r["idempotency_key"], channel="facebook",
+               item=item, files=files, options=r["options"], due_at=r["due_at"],
+               sequence=seq, claimed_at=datetime.now(UTC))  # fmt: skip

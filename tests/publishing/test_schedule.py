@@ -16,7 +16,7 @@ from tests.publishing.conftest import PUBLISHER, approved_item, events_of
 
 P = items.Actor(**PUBLISHER)
 CFG = ChannelSettings(press_target="ftp://u:p@127.0.0.1:1/x", facebook_page_id="1",
-                      facebook_page_token="t")  # fmt: skip
+                      facebook_page_token="t", youtube_access_token="y")  # fmt: skip
 
 
 def _schedule(db: Database, item_id: str, channel: str, **kw: Any) -> dict[str, Any]:
@@ -56,6 +56,29 @@ def test_bad_delivery_input_names_the_field(
     kwargs.setdefault("at", "2099-01-01T07:00")
     with pytest.raises(InvalidInput) as err:
         _schedule(sqlite_db, item["id"], channel, **kwargs)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    "channel, options, field",
+    [
+        ("youtube", {"privacy": "friends-only"}, "options.privacy"),
+        ("youtube", {"publish_at": "2001-01-01T07:00:00+07:00"}, "options.publish_at"),
+        ("youtube", {"publish_at": "2099-01-01T07:00"}, "options.publish_at"),  # no offset
+        ("facebook", {"native_schedule": True}, "options.publish_at"),
+        ("press", {"air_time": "tối nay"}, "options.air_time"),
+        ("zalo", {"broadcast": True}, "channel"),  # no Zalo credentials in this setup
+    ],
+)
+def test_bad_channel_options_name_the_field(
+    sqlite_db: Database, channel: str, options: dict[str, Any], field: str
+) -> None:
+    with sqlite_db.session() as s:
+        schedule.on_asset_ready(s, {"asset_id": "o1", "title": "Clip", "renditions": {}})
+    kind = "video_post" if channel == "youtube" else "article"
+    item = approved_item(sqlite_db, kind=kind, asset_id="o1" if kind == "video_post" else None)
+    with pytest.raises(InvalidInput) as err:
+        _schedule(sqlite_db, item["id"], channel, options=options)
     assert err.value.field == field
 
 

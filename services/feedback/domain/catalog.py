@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import weakref
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -21,10 +24,98 @@ DEFAULT_CATEGORIES: tuple[tuple[str, str, str], ...] = (
     ("khac", "Khác", "Other"),
 )
 CENTER_UNIT = "ttphvhcc"
+SNAPSHOT_TTL_S = 2.0
+
+
+# --- the intake's view: categories, rules and units read once, not on every submission ---------
+@dataclass(frozen=True)
+class Snapshot:
+    """Categories, routing rules and units as one read; replaced after SNAPSHOT_TTL_S or at once
+    when this process changes them (another replica's change shows within the TTL)."""
+
+    loaded_at: float
+    categories: dict[str, dict[str, Any]]
+    rules: dict[str, list[dict[str, Any]]]
+    units: dict[str, dict[str, Any]]
+
+    def category(self, code: str) -> dict[str, Any]:
+        row = self.categories.get(code)
+        if row is None or not row["active"]:
+            known = ", ".join(sorted(c for c, r in self.categories.items() if r["active"]))
+            raise InvalidInput(
+                f"Lĩnh vực '{code}' không có / unknown category '{code}' (known: {known})",
+                "category",
+            )
+        return row
+
+    def current_unit(self, unit_id: str, day: date) -> str:
+        seen: set[str] = set()
+        current = self.units.get(unit_id)
+        if current is None:
+            raise NotFound(f"Không có đơn vị '{unit_id}' / no unit '{unit_id}'", "unit_id")
+        while not is_valid_on(current, day):
+            nxt = current["successor_id"]
+            if nxt is None or current["id"] in seen or nxt not in self.units:
+                raise Conflict(
+                    f"Đơn vị '{unit_id}' đã giải thể và không có đơn vị kế thừa / unit "
+                    f"'{unit_id}' was dissolved and has no successor",
+                    "unit_id",
+                )
+            seen.add(current["id"])
+            current = self.units[nxt]
+        return str(current["id"])
+
+    def route(self, category: str, text: str, day: date) -> str | None:
+        """As route() below, from memory."""
+        folded: str | None = None
+        for cat in (category, "khac"):
+            for rule in self.rules.get(cat, ()):
+                if rule["keyword"]:
+                    folded = fold(text) if folded is None else folded
+                    if rule["keyword"] not in folded:
+                        continue
+                try:
+                    return self.current_unit(rule["unit_id"], day)
+                except Conflict:
+                    continue
+        return None
+
+
+_snapshots: weakref.WeakKeyDictionary[Any, Snapshot] = weakref.WeakKeyDictionary()
+
+
+def snapshot(session: Session) -> Snapshot:
+    """The catalog as this session should see it (fresh inside a unit of work that changed it)."""
+    bind = session.get_bind()
+    snap = _snapshots.get(bind)
+    fresh = snap is not None and time.monotonic() - snap.loaded_at < SNAPSHOT_TTL_S
+    if snap is not None and fresh and not session.info.get("catalog_changed"):
+        return snap
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for r in session.execute(
+        select(routing_rules).order_by(routing_rules.c.priority, routing_rules.c.id)
+    ):
+        rules.setdefault(r.category, []).append(dict(r._mapping))
+    snap = Snapshot(
+        loaded_at=time.monotonic(),
+        categories={r.code: dict(r._mapping) for r in session.execute(select(categories))},
+        rules=rules,
+        units={r.id: dict(r._mapping) for r in session.execute(select(units))},
+    )
+    if not session.info.get("catalog_changed"):
+        _snapshots[bind] = snap
+    return snap
+
+
+def changed(session: Session) -> None:
+    """This unit of work changes the catalog: drop the shared snapshot, read fresh until done."""
+    session.info["catalog_changed"] = True
+    _snapshots.pop(session.get_bind(), None)
 
 
 def seed_defaults(session: Session) -> None:
     """The six categories of the issue and the center itself, so a fresh install routes."""
+    changed(session)
     if session.execute(select(categories.c.code).limit(1)).first() is None:
         for code, name_vi, name_en in DEFAULT_CATEGORIES:
             session.execute(
@@ -68,6 +159,7 @@ def put_category(
     active: bool = True,
 ) -> dict[str, Any]:
     """Create or change a category and its deadlines (working days)."""
+    changed(session)
     if not (1 <= forward_days <= 60) or not (1 <= answer_days <= 120):
         raise InvalidInput(
             "Thời hạn phải từ 1 đến 60/120 ngày làm việc / deadlines must be 1–60 (forward) and "
@@ -96,9 +188,10 @@ def put_unit(
     parent_id: str | None = None,
     valid_from: date | None = None,
 ) -> dict[str, Any]:
+    changed(session)
     if parent_id:
         _unit(session, parent_id, "parent_id")
-    values = dict(name=clean(name, "name", 300, required=True), parent_id=parent_id)
+    values: dict[str, Any] = dict(name=clean(name, "name", 300, required=True), parent_id=parent_id)
     if valid_from:
         values["valid_from"] = valid_from
     if session.execute(select(units.c.id).where(units.c.id == unit_id)).first():
@@ -150,6 +243,7 @@ def check_assignable(session: Session, unit_id: str, day: date) -> str:
 
 def dissolve(session: Session, unit_id: str, valid_to: date, successor_id: str | None) -> None:
     """Mark a unit as ending on valid_to, handing its work to successor_id."""
+    changed(session)
     _unit(session, unit_id)
     if successor_id:
         _unit(session, successor_id, "successor_id")
@@ -165,6 +259,7 @@ def dissolve(session: Session, unit_id: str, valid_to: date, successor_id: str |
 def add_rule(
     session: Session, category: str, unit_id: str, keyword: str | None = None, priority: int = 100
 ) -> int:
+    changed(session)
     get_category(session, category)
     _unit(session, unit_id)
     result = session.execute(
@@ -175,10 +270,11 @@ def add_rule(
             priority=priority,
         )
     )
-    return int(result.inserted_primary_key[0])
+    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 def remove_rule(session: Session, rule_id: int) -> None:
+    changed(session)
     session.execute(delete(routing_rules).where(routing_rules.c.id == rule_id))
 
 

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from services.feedback.adapters.recording_fetch import allowed
+from services.feedback.domain import recordings
 from services.feedback.domain.states import Status
 from services.feedback.domain.tickets import Actor, Desk, Intake
 from services.feedback.models import calls, tickets, webhook_receipts
@@ -59,8 +61,19 @@ def first_delivery(session: Session, source: str, delivery_id: str) -> bool:
     return True
 
 
-def apply_call_event(desk: Desk, session: Session, event: CallEvent) -> dict[str, Any]:
-    """Keep the call's state; returns what the operator's screen shows (earlier tickets)."""
+def apply_call_event(
+    desk: Desk, session: Session, event: CallEvent, recording_prefix: str = ""
+) -> dict[str, Any]:
+    """Keep the call's state; returns what the operator's screen shows (earlier tickets).
+    A recording's URL is remembered here and fetched by the clock (nothing heavy in a webhook)."""
+    if event.event == "call.recording":
+        if not event.recording_url:
+            raise BadRequest("call.recording needs recording_url", "recording_url")
+        if not allowed(event.recording_url, recording_prefix):
+            raise BadRequest(
+                "recording_url is not an http(s) URL of the call center's recording server",
+                "recording_url",
+            )
     if not first_delivery(session, "hotline", f"{event.call_id}:{event.event}"):
         return {"call_id": event.call_id, "duplicate": True}
     now = desk.now()
@@ -91,6 +104,8 @@ def apply_call_event(desk: Desk, session: Session, event: CallEvent) -> dict[str
         changes.update(state="ended", ended_at=now)
     if changes:
         session.execute(update(calls).where(calls.c.call_id == event.call_id).values(**changes))
+    if event.event == "call.recording" and event.recording_url:
+        recordings.announce(session, event.call_id, event.recording_url)
     return {
         "call_id": event.call_id,
         "duplicate": False,
@@ -150,6 +165,7 @@ def ticket_from_call(
         actor,
     )
     session.execute(update(calls).where(calls.c.call_id == call_id).values(ticket_id=ticket["id"]))
+    recordings.link_to_ticket(session, call_id, ticket["id"])
     return ticket
 
 
@@ -210,6 +226,10 @@ def zalo_message(data: dict[str, Any]) -> tuple[str, str, str] | None:
 
 def reply_address(desk: Desk, contact_enc: str | None, channel: str) -> str:
     contact = desk.vault.open(contact_enc)
+    if channel == "email":
+        if not contact.get("email"):
+            raise Conflict("no e-mail address to reply to", "channel")
+        return contact["email"]
     user = contact.get("channel_user", "")
     prefix = f"{channel}:"
     if not user.startswith(prefix):

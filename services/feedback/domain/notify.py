@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from services.feedback.adapters.mail import EmailSender
 from services.feedback.adapters.replies import ReplyFailed, ReplySender
+from services.feedback.domain import mailbox
 from services.feedback.domain.channels import reply_address
 from services.feedback.domain.tickets import Desk
 from services.feedback.models import notifications, tickets
@@ -23,7 +25,7 @@ def deliver_due(
     now = desk.now()
     with db.session() as session:
         due = session.execute(
-            select(notifications, tickets.c.contact_enc)
+            select(notifications, tickets.c.contact_enc, tickets.c.code)
             .join(tickets, tickets.c.id == notifications.c.ticket_id)
             .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= now)
             .order_by(notifications.c.id)
@@ -38,7 +40,12 @@ def deliver_due(
                 raise ReplyFailed(f"no sender configured for {row.channel}", retry=False)
             with db.session() as session:
                 user_id = reply_address(desk, row.contact_enc, row.channel)
-            changes.update(status="sent", remote_id=sender.send(user_id, row.body), last_error=None)
+                thread = mailbox.thread_of(session, row.ticket_id) if row.channel == "email" else []
+            if isinstance(sender, EmailSender):
+                remote = sender.send_reply(user_id, row.body, row.code, thread)
+            else:
+                remote = sender.send(user_id, row.body)
+            changes.update(status="sent", remote_id=remote[:200], last_error=None)
             counts["sent"] += 1
         except ReplyFailed as exc:
             if exc.retry and row.attempts < len(BACKOFF_S):
@@ -57,6 +64,8 @@ def deliver_due(
             session.execute(
                 update(notifications).where(notifications.c.id == row.id).values(**changes)
             )
+            if row.channel == "email" and changes.get("status") == "sent":
+                mailbox.remember(session, changes["remote_id"], row.ticket_id, "out")
     return counts
 
 

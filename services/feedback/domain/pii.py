@@ -13,6 +13,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -46,9 +47,13 @@ class Vault:
                 "LOA_FEEDBACK_PII_KEY",
             ) from None
 
-    @property
+    @cached_property
     def _fernet(self) -> Fernet:
         return Fernet(self.key.encode())
+
+    @cached_property
+    def _lookup_key(self) -> bytes:
+        return hashlib.sha256(b"loa-feedback-lookup|" + self.key.encode()).digest()
 
     def seal(self, contact: dict[str, Any]) -> str | None:
         data = {k: v for k, v in contact.items() if k in CONTACT_FIELDS and v}
@@ -71,8 +76,9 @@ class Vault:
         normalized = normalize_phone(value) if kind == "phone" else value.strip().lower()
         if not normalized:
             return None
-        key = hashlib.sha256(b"loa-feedback-lookup|" + self.key.encode()).digest()
-        return hmac.new(key, f"{kind}|{normalized}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._lookup_key, f"{kind}|{normalized}".encode(), hashlib.sha256
+        ).hexdigest()
 
 
 def mask(contact: dict[str, str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.feedback.domain import catalog, workdays
@@ -34,7 +34,7 @@ from shared.ids import new_id
 from shared.logging import redact
 
 CHANNELS = ("portal", "app", "hotline", "zalo", "facebook", "email", "open311")
-REPLY_CHANNELS = ("zalo", "facebook")
+REPLY_CHANNELS = ("zalo", "facebook", "email")
 STAFF_ROLES = ("operator", "officer", "supervisor", "admin", "viewer")
 DUPLICATE_WINDOW = timedelta(days=7)
 
@@ -65,6 +65,11 @@ class Actor:
 
 
 CITIZEN = Actor("citizen", "citizen")
+# Built once: a statement without .values() has a constant cache key, so each execution skips
+# building and hashing a fresh expression (the parameters come as a dict).
+_INSERT_TICKET = insert(tickets)
+_INSERT_HISTORY = insert(ticket_history)
+_FIND_REF = select(tickets.c.id).where(tickets.c.external_ref == bindparam("ref"))
 SYSTEM = Actor("system", "system")
 
 
@@ -99,27 +104,26 @@ class Desk:
         if intake.channel not in CHANNELS:
             raise InvalidInput(f"unknown channel '{intake.channel}'", "channel")
         if intake.external_ref:
-            found = session.execute(
-                select(tickets.c.id).where(tickets.c.external_ref == intake.external_ref)
-            ).first()
+            found = session.execute(_FIND_REF, {"ref": intake.external_ref}).first()
             if found:
                 return {**self._row(session, found.id), "duplicate": True}
-        category = catalog.get_category(session, intake.category)
+        known = catalog.snapshot(session)
+        category = known.category(intake.category)
         description = clean(intake.description, "description", 20000, required=True)
         title = clean(intake.title, "title", 300) or description[:120]
         contact = {k: clean(v, k, 500) for k, v in (intake.contact or {}).items() if v is not None}
         if contact.get("email") and "@" not in contact["email"]:
             raise InvalidInput("Email không hợp lệ / email address is invalid", "contact.email")
         now = self.now()
+        today = workdays.local_date(now)
         ticket_id = new_id()
         caller_hash = self.vault.lookup_hash("phone", contact.get("phone", "")) or (
             self.vault.lookup_hash("channel_user", contact.get("channel_user", ""))
         )
-        unit = intake.unit_id or catalog.route(
-            session, category["code"], description, workdays.local_date(now)
-        )
         if intake.unit_id:
-            unit = catalog.check_assignable(session, intake.unit_id, workdays.local_date(now))
+            unit: str | None = known.current_unit(intake.unit_id, today)
+        else:
+            unit = known.route(category["code"], description, today)
         status = Status.ASSIGNED if unit else Status.RECEIVED
         # One insert in the final state: the code's uniqueness is the table's unique key (a
         # collision, about 1 in 10^11, fails the transaction and the caller's retry draws anew).
@@ -150,7 +154,7 @@ class Desk:
             deadline_at=workdays.deadline_after(now, category["answer_days"]),
             published_version=0,
         )
-        session.execute(insert(tickets).values(**row))
+        session.execute(_INSERT_TICKET, row)
         history = [
             dict(
                 ticket_id=ticket_id,
@@ -176,7 +180,7 @@ class Desk:
                     note="routing rule" if not intake.unit_id else "chosen at intake",
                 )
             )
-        session.execute(insert(ticket_history), history)
+        session.execute(_INSERT_HISTORY, history)
         self._emit_row(session, "feedback.ticket_received", {**row, "status": "received"})
         if unit:
             self._emit_row(session, "feedback.ticket_assigned", row)
@@ -192,6 +196,11 @@ class Desk:
         if row["status"] == Status.WAITING:
             self._resume(session, row, CITIZEN, "citizen replied")
         return self._row(session, ticket_id)
+
+    def note(self, session: Session, ticket_id: str, text: str) -> None:
+        """A line in the ticket's history from the system (what an intake could not keep)."""
+        row = self._get(session, ticket_id)
+        self._history(session, ticket_id, SYSTEM, "note", None, None, row["unit_id"], text[:2000])
 
     # --- look-ups -----------------------------------------------------------------------
     def public_view(self, session: Session, code: str) -> dict[str, Any]:

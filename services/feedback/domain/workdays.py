@@ -57,7 +57,13 @@ def end_of_day(day: date) -> datetime:
 
 def deadline_after(moment: datetime, days: int) -> datetime:
     """End of the `days`-th working day after the local date of `moment`."""
-    return end_of_day(add_working_days(local_date(moment), days))
+    return _deadline_from(local_date(moment), days)
+
+
+@lru_cache(maxsize=1024)
+def _deadline_from(day: date, days: int) -> datetime:
+    # Every ticket of a day gets the same deadline: count the calendar once per (day, days).
+    return end_of_day(add_working_days(day, days))
 
 
 def extend(deadline: datetime, paused_from: datetime, resumed_at: datetime) -> datetime:

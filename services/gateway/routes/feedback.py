@@ -1,9 +1,9 @@
 """Feedback: the citizens' portal form and tracking look-up, the channels' webhooks (hotline
 1022, Facebook page, Zalo OA) and the staff desk (tickets, units, rules, reports).
 
-Staff calls carry `Authorization: Bearer <JWT>` (HS256 with LOA_SIGNING_KEY; claims sub, role,
-unit_id) until the accounts of issue 7 issue them. The role decides what the feedback service
-lets the caller do and whether contact details are shown or masked.
+Staff calls are signed in (session cookie or API token, services/gateway/auth). The account's role
+and unit decide what the feedback service lets the caller do and whether contact details are shown
+or masked.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import threading
 import time
 from typing import Any, Literal
 
-import jwt
+import kombu.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
+from services.gateway.auth import require, require_unit
 from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
-from shared.errors import BadRequest, Forbidden, LoaError, PayloadTooLarge, Unauthorized
+from shared.errors import BadRequest, Forbidden, LoaError, PayloadTooLarge, Unavailable
+from shared.ids import new_id
 
 TAGS = ["feedback"]
 
@@ -34,13 +36,21 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._rates: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def _parse(self, rate: str) -> tuple[float, float]:
+        """(capacity, refill per second) of "count/seconds", parsed once per distinct rate."""
+        parsed = self._rates.get(rate)
+        if parsed is None:
+            count_s, _, per_s = rate.partition("/")
+            capacity = float(count_s)
+            parsed = self._rates[rate] = (capacity, capacity / float(per_s or 60))
+        return parsed
 
     def allow(self, client: str, rate: str) -> float:
         """0 if allowed, else the seconds to wait."""
-        count_s, _, per_s = rate.partition("/")
-        capacity, period = float(count_s), float(per_s or 60)
-        refill = capacity / period
+        capacity, refill = self._parse(rate)
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(client, (capacity, now))
@@ -72,19 +82,9 @@ def _limit(ctx: RequestContext) -> None:
 
 # --- staff identity ----------------------------------------------------------------------
 def actor(ctx: RequestContext) -> dict[str, Any]:
-    header = ctx.request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        raise Unauthorized("Cần đăng nhập / sign in first (Authorization: Bearer …)")
-    try:
-        claims = jwt.decode(
-            header[7:],
-            ctx.settings.signing_key or "",
-            algorithms=["HS256"],
-            options={"require": ["sub", "role", "exp"]},
-        )
-    except jwt.PyJWTError as exc:
-        raise Unauthorized(f"Phiên đăng nhập không hợp lệ / invalid token: {exc}") from None
-    return {"sub": claims["sub"], "role": claims["role"], "unit_id": claims.get("unit_id")}
+    """The signed-in account as the feedback service's actor (id, role, unit)."""
+    user = require(ctx)
+    return {"sub": user.id, "role": user.role, "unit_id": user.unit_id}
 
 
 def _raw_body(ctx: RequestContext) -> str:
@@ -98,7 +98,14 @@ def _raw_body(ctx: RequestContext) -> str:
 
 
 def _call(ctx: RequestContext, method: str, *args: Any, **kwargs: Any) -> Any:
-    return ctx.services.call("feedback", method, *args, **kwargs)
+    try:
+        return ctx.services.call("feedback", method, *args, **kwargs)
+    except (OSError, kombu.exceptions.OperationalError) as exc:
+        # The broker is down or restarting: the request was not taken, the client may retry.
+        raise Unavailable(
+            "Hệ thống đang bận; hãy thử lại sau ít phút / the service is briefly unavailable; "
+            f"retry in a minute ({type(exc).__name__})"
+        ) from None
 
 
 # --- public: portal and app --------------------------------------------------------------
@@ -147,7 +154,10 @@ def submit(ctx: RequestContext) -> Any:
     body = ctx.json(Submission)
     intake = body.model_dump(exclude={"contact"})
     intake["contact"] = body.contact.model_dump(exclude_none=True) if body.contact else {}
-    ticket = _call(ctx, "submit", intake)
+    # One id per HTTP request: if the broker redelivers the RPC (it restarted before the
+    # service's ack), the service answers with the ticket it already made.
+    intake["external_ref"] = "portal:" + new_id()
+    ticket = _call(ctx, "submit", intake, brief=True)
     return 201, Submitted(
         code=ticket["code"], status=ticket["status"], deadline_at=ticket["deadline_at"]
     )
@@ -328,6 +338,7 @@ def list_tickets(ctx: RequestContext) -> Any:
         filters["status"] = args["status"].split(",")
     if args.get("limit", "").isdigit():
         filters["limit"] = int(args["limit"])
+    require_unit(ctx, filters.get("unit_id"))
     return _call(ctx, "list_tickets", filters, actor(ctx))
 
 
@@ -445,9 +456,62 @@ def add_rule(ctx: RequestContext) -> Any:
 def report(ctx: RequestContext, month: str) -> Any:
     who = actor(ctx)
     unit_id = ctx.request.args.get("unit_id") or None
+    require_unit(ctx, unit_id)
     if ctx.request.args.get("format") == "csv":
         body = _call(ctx, "report_csv", month, unit_id, who)
         resp = Response(body, mimetype="text/csv")
         resp.headers["Content-Disposition"] = f'attachment; filename="feedback-{month}.csv"'
         return resp
     return _call(ctx, "report", month, unit_id, who)
+
+
+# --- citizens' data requests (Law 91/2025, Decree 356/2025) ----------------------------------
+class DataRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["access", "delete"] = Field(description="see my data, or delete it")
+    code: str = Field(max_length=20, description="a tracking code of one of my tickets")
+    phone: str | None = Field(None, max_length=30, description="as written on that ticket")
+    email: str | None = Field(None, max_length=200, description="as written on that ticket")
+
+
+@route(
+    "POST",
+    "/api/feedback/privacy/requests",
+    summary="Ask to see or delete my personal data (acknowledged within 2 working days)",
+    tags=TAGS,
+    request_model=DataRequest,
+    responses={201: "Recorded", 404: "Code and contact do not match", 429: "Too many"},
+    roles=(),  # public: the tracking code and the contact on the ticket are the proof
+)
+def data_request(ctx: RequestContext) -> Any:
+    _limit(ctx)
+    return 201, _call(ctx, "data_request", ctx.json(DataRequest).model_dump())
+
+
+@route(
+    "GET",
+    "/api/feedback/privacy/requests",
+    summary="Citizens' data requests and their deadlines (supervisors, admins)",
+    tags=TAGS,
+    public=False,
+    query={"open": "1: only those not yet completed"},
+    roles=("admin",),
+)
+def data_requests(ctx: RequestContext) -> Any:
+    who = actor(ctx)
+    return _call(ctx, "data_requests", ctx.request.args.get("open") == "1", who)
+
+
+@route(
+    "POST",
+    "/api/feedback/privacy/requests/<request_id>/<action>",
+    summary="Handle a data request: acknowledge, export (access), erase (delete), reject",
+    tags=TAGS,
+    public=False,
+    responses={409: "Not allowed in the request's state"},
+    roles=("admin",),
+)
+def handle_data_request(ctx: RequestContext, request_id: str, action: str) -> Any:
+    who = actor(ctx)
+    data = ctx.json(_Any) if ctx.request.get_data(cache=True).strip() else _Any()
+    return _call(ctx, "handle_data_request", request_id, action, data.model_dump(), who)

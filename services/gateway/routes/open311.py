@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from services.gateway.http import RequestContext, route
 from shared.errors import LoaError
+from shared.ids import new_id
 from shared.runtime.rpc import as_loa_error
 
 BASE = "/open311/v2"
@@ -189,6 +190,8 @@ def create_request(ctx: RequestContext, fmt: str) -> Response:
             "lat": lat_f,
             "long": long_f,
             "attributes": {k: v for k, v in form.items() if k.startswith("attribute[")},
+            # A redelivered RPC (broker restart) returns the same ticket, not a second one.
+            "external_ref": "open311:" + new_id(),
         }
         try:
             ticket = ctx.services.call("feedback", "submit", intake)

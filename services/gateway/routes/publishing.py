@@ -7,23 +7,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
+from services.gateway.auth import require
 from services.gateway.http import RequestContext, route
-from shared.errors import Unauthorized
 
 TAGS = ["publishing"]
 
 
 def actor(ctx: RequestContext) -> dict[str, str]:
-    """Who acts, and in which role. Taken from the authenticated user when the gateway has one;
-    until then from X-Loa-User / X-Loa-Role set by the trusted front proxy."""
-    user = getattr(ctx, "user", None)
-    if user is not None:
-        return {"user": str(user.id), "role": str(user.role)}
-    name = ctx.request.headers.get("X-Loa-User", "").strip()
-    role = ctx.request.headers.get("X-Loa-Role", "").strip()
-    if not name or not role:
-        raise Unauthorized("Cần đăng nhập / who is acting is unknown (X-Loa-User, X-Loa-Role)")
-    return {"user": name, "role": role}
+    """Who acts, and in which role: the signed-in account (its username is stable and readable
+    in the item's history). Which roles reach each route: services/gateway/auth/policy.py."""
+    user = require(ctx)
+    return {"user": user.username, "role": user.role}
 
 
 class ImageIn(BaseModel):

@@ -1,26 +1,43 @@
 """The scheduler's work: claim due deliveries, render them, transmit them, record the outcome.
 
-Claiming is a short transaction (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, so any number of
-workers share the queue without taking the same row; SQLite: compare-and-set) that marks the rows
-"sending" with a lease. A worker that dies mid-send leaves its rows "sending" with an expired
-lease; whoever claims them next treats the outcome as unknown and asks the platform (find())
-before sending again. Every delivery carries its own idempotency key for that question.
+Claiming is one statement for all that is due (PostgreSQL: UPDATE … FROM (SELECT … FOR UPDATE
+SKIP LOCKED) RETURNING the deliveries with their items, so any number of workers share the queue
+without taking the same row; SQLite: compare-and-set) that marks the rows "sending" with a lease.
+Sends run concurrently on a bounded green pool; their successes are kept in memory for a few tens
+of milliseconds and recorded together (PostgreSQL: one statement marks them, resets the channels'
+failure streaks and writes their events), failures at once. Renditions are made ahead of the due
+time. So a delivery costs a fraction of a transaction, not several.
+
+A worker that dies mid-send leaves its rows "sending" with an expired lease; whoever claims them
+next treats the outcome as unknown and asks the platform (find()) before sending again. Every
+delivery carries its own idempotency key for that question. An attempt starts only with half a
+lease ahead (renewed if need be), and a success is recorded only while the lease is still this
+worker's, so a delivery is never sent by two workers at once, nor recorded twice.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import (
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from services.publishing.domain.channels import CHANNELS, ChannelPolicy
-from services.publishing.domain.items import mark_published
+from services.publishing.domain.items import mark_published_many
 from services.publishing.formatters import RenderContext, formatter_for
 from services.publishing.models import (
     channel_sequences,
@@ -40,6 +57,8 @@ from services.publishing.transmitters.base import (
     Transmitter,
 )
 from shared.db import Database
+from shared.events.envelope import Envelope
+from shared.events.tables import get_event_tables
 
 log = logging.getLogger(__name__)
 MapFn = Callable[[Callable[[dict[str, Any]], str], Iterable[dict[str, Any]]], Iterable[str]]
@@ -53,6 +72,67 @@ class DispatchConfig:
     portal_url: str = "http://localhost:8000/portal"
     inline_wait_cap_s: float = 5.0
     """A Retry-After longer than this is honoured by rescheduling, not by sleeping."""
+    flush_interval_s: float = 0.05
+    """How long successes may wait in memory to be recorded together."""
+    poll_min_s: float = 0.02
+    """Shortest pause between claims: deliveries due meanwhile are claimed together."""
+    poll_max_s: float = 0.2
+    """Longest pause when nothing is due (a delivery scheduled meanwhile waits at most this)."""
+    prepare_ahead_s: float = 30.0
+    """Renditions of deliveries due within this are made ahead, so sends at due time are quick."""
+    prepare_interval_s: float = 1.0
+
+
+# The claim on PostgreSQL: one statement, kept as text so that a tick costs no statement
+# building (the scheduler runs it many times a second). SKIP LOCKED: workers never wait on
+# each other's rows; the RETURNING carries everything a send needs from the delivery.
+PG_CLAIM = text(
+    """
+WITH due AS (
+    SELECT id, status, item_id FROM deliveries
+    WHERE ((status = 'scheduled' AND next_attempt_at <= :now)
+           OR (status = 'sending' AND lease_until < :now))
+      AND channel NOT IN (SELECT channel FROM channel_state WHERE status = 'needs_attention')
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries AS d
+SET status = 'sending', lease_until = :lease, attempts = d.attempts + 1
+FROM due JOIN items AS i ON i.id = due.item_id
+WHERE d.id = due.id
+RETURNING d.*, due.status AS was, {item_columns}
+""".format(item_columns=", ".join(f'i.{c.name} AS "item.{c.name}"' for c in items.c))
+)
+
+# Many successes recorded in one statement: one array per column, unnested side by side.
+PG_SUCCEEDED = text("""
+WITH v AS (
+    SELECT * FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:leases AS timestamptz[]),
+        CAST(:remote_ids AS varchar[]), CAST(:urls AS varchar[]), CAST(:seqs AS int[]),
+        CAST(:event_ids AS varchar[]), CAST(:bodies AS text[])
+    ) AS v(id, lease, remote_id, url, seq, event_id, body)
+), done AS (
+    UPDATE deliveries AS d
+    SET status = 'succeeded', lease_until = NULL, remote_id = v.remote_id, url = v.url,
+        reason = NULL, sent_at = :now, rendition_seq = v.seq
+    FROM v
+    WHERE d.id = v.id AND d.status = 'sending' AND d.lease_until = v.lease
+    RETURNING d.id, d.item_id, d.channel
+), streaks AS (
+    UPDATE channel_state SET consecutive_failures = 0, updated_at = :now
+    WHERE channel IN (SELECT channel FROM done) AND consecutive_failures > 0
+), events AS (
+    INSERT INTO outbox (event_id, type, version, body, created_at)
+    SELECT v.event_id, :type, :version, v.body, :now FROM v JOIN done ON done.id = v.id
+)
+SELECT done.id, items.status AS item_status FROM done JOIN items ON items.id = done.item_id
+""")
+
+
+class _LeaseLost(Exception):
+    """Another worker may own the delivery now: this one must not send it."""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -74,10 +154,19 @@ class Dispatcher:
         self.transmitter_for = transmitter_for
         self.config = config
         self.clock = clock
-        import time
-
         self.sleep = sleep or time.sleep
         self._renditions: dict[tuple[str, str, int], tuple[list[RenderedFile], int]] = {}
+        self._render_locks: dict[tuple[str, str, int], threading.Lock] = {}
+        self._paused: set[str] = set()
+        """Channels that need attention, as of the last claim (or flipped since)."""
+        self._done: list[tuple[dict[str, Any], SendResult, int]] = []
+        self._done_lock = threading.Lock()
+        self._flushed_at = 0.0
+        self._flushing = False
+        self._prepared_at = 0.0
+        self._preparing = False
+        self.next_due: datetime | None = None
+        """When nothing was due at the last claim: when the next delivery is (None: none)."""
 
     # --- claim ----------------------------------------------------------------------------
     def _due_query(self, now: datetime, limit: int) -> Any:
@@ -97,69 +186,94 @@ class Dispatcher:
         )
 
     def claim(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Take up to limit due deliveries for this worker; returns them with their lease."""
+        """Take up to limit due deliveries for this worker, in one short transaction; returns
+        them with their lease, their row and their item (so a send needs no further read).
+
+        PostgreSQL: one statement (UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED) RETURNING),
+        so any number of workers share the queue without taking the same row. SQLite:
+        compare-and-set per row (one writer at a time anyway)."""
         now = self.clock()
         limit = limit or self.config.batch
         lease = now + timedelta(seconds=self.config.lease_s)
-        claimed: list[dict[str, Any]] = []
+        d = deliveries.c
         with self.db.session() as s:
-            query = self._due_query(now, limit)
+            rows: list[dict[str, Any]] = []
+            found: dict[str, dict[str, Any]] = {}
             if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True, of=deliveries)
-            rows = s.execute(query).all()
-            if not self.db.is_sqlite and rows:
-                # The rows are locked by this transaction: one UPDATE marks them all.
-                s.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_([r.id for r in rows]))
-                    .values(status="sending", lease_until=lease, attempts=deliveries.c.attempts + 1)
+                params = {"now": now, "lease": lease, "limit": limit}
+                for r in s.execute(PG_CLAIM, params).mappings():
+                    row: dict[str, Any] = {}
+                    item: dict[str, Any] = {}
+                    for key, value in r.items():
+                        if key.startswith("item."):
+                            item[key[5:]] = value
+                        else:
+                            row[key] = value
+                    rows.append(row)
+                    found[item["id"]] = item
+            else:
+                for due in s.execute(self._due_query(now, limit)).all():
+                    stmt = (
+                        update(deliveries)
+                        .where(d.id == due.id, d.status == due.status)
+                        .values(status="sending", lease_until=lease, attempts=d.attempts + 1)
+                    )
+                    if due.status == "sending":  # compare-and-set on the old lease
+                        stmt = stmt.where(d.lease_until == due.lease_until)
+                    if s.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+                        fresh = s.execute(select(deliveries).where(d.id == due.id)).mappings().one()
+                        rows.append({**fresh, "was": due.status})
+            if not rows:
+                self.next_due = _utc(
+                    s.execute(
+                        select(func.min(d.next_attempt_at)).where(d.status == "scheduled")
+                    ).scalar()
                 )
-                return [
-                    {
-                        "id": r.id,
-                        "lease": lease,
-                        "recovering": r.status == "sending"
-                        or bool((r.progress or {}).get("check_first")),
-                    }
-                    for r in rows
-                ]
-            for r in rows:
-                recovering = r.status == "sending" or bool((r.progress or {}).get("check_first"))
-                stmt = (
-                    update(deliveries)
-                    .where(deliveries.c.id == r.id, deliveries.c.status == r.status)
-                    .values(status="sending", lease_until=lease, attempts=deliveries.c.attempts + 1)
-                )
-                if r.status == "sending":  # compare-and-set on the old lease (SQLite path)
-                    stmt = stmt.where(deliveries.c.lease_until == r.lease_until)
-                if s.execute(stmt).rowcount == 1:
-                    claimed.append({"id": r.id, "lease": lease, "recovering": recovering})
-        return claimed
+                return []
+            if self.db.is_sqlite:
+                item_ids = {r["item_id"] for r in rows}
+                found = {
+                    i["id"]: dict(i)
+                    for i in s.execute(select(items).where(items.c.id.in_(item_ids))).mappings()
+                }
+        # The claim skips channels that need attention: those it took are not paused (an
+        # operator may have resumed them since this worker saw them flip).
+        self._paused -= {r["channel"] for r in rows}
+        rows.sort(key=lambda r: _utc(r["next_attempt_at"]) or now)
+        return [
+            {
+                "id": r["id"],
+                "lease": lease,
+                "recovering": r["was"] == "sending"
+                or bool((r["progress"] or {}).get("check_first")),
+                "row": r,
+                "item": found[r["item_id"]],
+            }
+            for r in rows
+        ]
 
     # --- one delivery ---------------------------------------------------------------------
-    def process(self, claim: dict[str, Any]) -> str:
-        """Render (once per item version and channel), transmit, and record the outcome."""
+    def process(self, claim: dict[str, Any], buffered: bool = False) -> str:
+        """Render (once per item version and channel), transmit, and record the outcome.
+
+        buffered: a success is kept in memory and recorded with others by flush() (one
+        transaction for many); failures and postponements are recorded at once."""
         try:
-            return self._process(claim)
+            return self._process(claim, buffered)
         except Exception as exc:  # a bug must not kill the scheduler; the lease will expire
             log.exception("delivery %s failed unexpectedly", claim["id"])
             return self._transient(claim, f"internal error: {type(exc).__name__}: {exc}", None)
 
-    def _process(self, claim: dict[str, Any]) -> str:
-        with self.db.session() as s:
-            d = s.execute(select(deliveries).where(deliveries.c.id == claim["id"])).mappings().one()
-            item = dict(s.execute(select(items).where(items.c.id == d["item_id"])).mappings().one())
-            paused = s.execute(
-                select(channel_state.c.status).where(channel_state.c.channel == d["channel"])
-            ).scalar()
+    def _process(self, claim: dict[str, Any], buffered: bool = False) -> str:
+        d, item = claim["row"], claim["item"]
         if item["status"] == "withdrawn":
             return self._finish(claim, "cancelled", reason="the item was withdrawn")
         if item["status"] in ("draft", "in_review"):
             return self._postpone(claim, "waiting for the correction to be approved", 60)
-        if paused == "needs_attention":  # flipped by an earlier delivery of this batch
+        if d["channel"] in self._paused:  # flipped by an earlier delivery of this batch
             return self._postpone(claim, "the channel needs attention; waiting for an operator", 0)
         policy = CHANNELS[d["channel"]]
-        files, sequence = self._rendition(dict(d), item)
+        files, sequence = self._rendition(d, item)
         job = Job(
             delivery_id=d["id"],
             idempotency_key=d["idempotency_key"],
@@ -175,19 +289,44 @@ class Dispatcher:
         )
         transmitter = self.transmitter_for(d["channel"])
         try:
-            result = self._transmit(transmitter, job, policy, claim["recovering"])
+            result = self._transmit(transmitter, job, policy, claim)
+        except _LeaseLost:
+            log.warning("delivery %s: lease lost before sending; left to its next owner", d["id"])
+            return "lost"
         except PermanentError as exc:
             return self._permanent(claim, exc.reason)
         except TransientError as exc:
             return self._transient(claim, exc.reason, exc.retry_after)
+        if buffered:
+            with self._done_lock:
+                self._done.append((claim, result, sequence))
+            return "succeeded"
         return self._succeeded(claim, result, sequence)
 
+    def _lease_holds(self, claim: dict[str, Any]) -> bool:
+        """An attempt starts only with at least half a lease ahead (so it ends before another
+        worker may take the delivery over); a claim that waited longer (for its rendering, a
+        retry) renews its lease first, or is left alone if another worker has taken it."""
+        margin = timedelta(seconds=self.config.lease_s / 2)
+        if claim["lease"] - self.clock() >= margin:
+            return True
+        lease = self.clock() + timedelta(seconds=self.config.lease_s)
+        with self.db.session() as s:
+            renewed = s.execute(
+                update(deliveries).where(self._owned(claim)).values(lease_until=lease)
+            ).rowcount
+        if renewed == 1:
+            claim["lease"] = lease
+        return renewed == 1
+
     def _transmit(
-        self, transmitter: Transmitter, job: Job, policy: ChannelPolicy, check_first: bool
+        self, transmitter: Transmitter, job: Job, policy: ChannelPolicy, claim: dict[str, Any]
     ) -> SendResult:
-        state = {"check_first": check_first}
+        state = {"check_first": claim["recovering"]}
 
         def attempt() -> SendResult:
+            if not self._lease_holds(claim):
+                raise _LeaseLost(job.delivery_id)
             if state["check_first"]:
                 found = transmitter.find(job)
                 if found is not None:
@@ -222,6 +361,19 @@ class Dispatcher:
         cache_key = (item["id"], d["channel"], item["version"])
         if cache_key in self._renditions:
             return self._renditions[cache_key]
+        with self._done_lock:
+            lock = self._render_locks.setdefault(cache_key, threading.Lock())
+        with lock:  # concurrent sends of one item wait for one rendering, not race to insert
+            result = self._load_or_render(cache_key, d, item)
+        with self._done_lock:
+            self._render_locks.pop(cache_key, None)
+        return result
+
+    def _load_or_render(
+        self, cache_key: tuple[str, str, int], d: dict[str, Any], item: dict[str, Any]
+    ) -> tuple[list[RenderedFile], int]:
+        if cache_key in self._renditions:
+            return self._renditions[cache_key]
         r = renditions.c
         with self.db.session() as s:
             found = s.execute(
@@ -237,10 +389,13 @@ class Dispatcher:
             self._renditions[cache_key] = result  # renditions never change once stored
             return result
         ctx = self._context(d, item)
+        # The number is taken in its own short transaction, so renderings of different items
+        # do not queue behind one counter row; a rendering lost to a race leaves a gap.
+        with self.db.session() as s:
+            seq = self._next_sequence(s, d["channel"])
+        files = formatter_for(d["channel"])(item, _with_seq(ctx, seq))
         try:
             with self.db.session() as s:
-                seq = self._next_sequence(s, d["channel"])
-                files = formatter_for(d["channel"])(item, _with_seq(ctx, seq))
                 s.execute(
                     insert(renditions).values(
                         item_id=item["id"],
@@ -252,7 +407,7 @@ class Dispatcher:
                     )
                 )
         except IntegrityError:
-            return self._rendition(d, item)  # another worker rendered this version first
+            return self._load_or_render(cache_key, d, item)  # another worker rendered it first
         return files, seq
 
     def _next_sequence(self, s: Any, channel: str) -> int:
@@ -264,41 +419,20 @@ class Dispatcher:
             .returning(channel_sequences.c.last)
         ).scalar()
         if seq is None:
-            with s.begin_nested():
-                s.execute(insert(channel_sequences).values(channel=channel, last=0))
+            try:
+                with s.begin_nested():
+                    s.execute(insert(channel_sequences).values(channel=channel, last=0))
+            except IntegrityError:
+                pass  # another worker created the counter first
             return self._next_sequence(s, channel)
         return int(seq)
 
     def _context(self, d: dict[str, Any], item: dict[str, Any]) -> RenderContext:
         asset = None
         digest: list[dict[str, Any]] = []
-        with self.db.session() as s:
-            if item.get("asset_id"):
-                row = (
-                    s.execute(
-                        select(media_assets).where(media_assets.c.asset_id == item["asset_id"])
-                    )
-                    .mappings()
-                    .first()
-                )
-                asset = dict(row) if row else None
-            if d["channel"] == "ebulletin":
-                due = _utc(d["due_at"]) or self.clock()
-                since = due - timedelta(days=31)
-                rows = s.execute(
-                    select(portal_entries)
-                    .where(
-                        portal_entries.c.published_at >= since,
-                        portal_entries.c.withdrawn.is_(False),
-                        portal_entries.c.item_id != item["id"],
-                    )
-                    .order_by(portal_entries.c.published_at)
-                ).mappings()
-                base = self.config.portal_url.rstrip("/")
-                digest = [
-                    {"title": e["title"], "summary": e["summary"], "url": f"{base}/{e['item_id']}"}
-                    for e in rows
-                ]
+        if item.get("asset_id") or d["channel"] == "ebulletin":
+            with self.db.session() as s:
+                asset, digest = self._context_rows(s, d, item)
         options = dict(d.get("options") or {})
         return RenderContext(
             sequence=0,
@@ -308,6 +442,38 @@ class Dispatcher:
             asset=asset,
             digest=digest,
         )
+
+    def _context_rows(
+        self, s: Any, d: dict[str, Any], item: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The media asset and the e-bulletin's digest a rendering needs."""
+        asset = None
+        digest: list[dict[str, Any]] = []
+        if item.get("asset_id"):
+            row = (
+                s.execute(select(media_assets).where(media_assets.c.asset_id == item["asset_id"]))
+                .mappings()
+                .first()
+            )
+            asset = dict(row) if row else None
+        if d["channel"] == "ebulletin":
+            due = _utc(d["due_at"]) or self.clock()
+            since = due - timedelta(days=31)
+            rows = s.execute(
+                select(portal_entries)
+                .where(
+                    portal_entries.c.published_at >= since,
+                    portal_entries.c.withdrawn.is_(False),
+                    portal_entries.c.item_id != item["id"],
+                )
+                .order_by(portal_entries.c.published_at)
+            ).mappings()
+            base = self.config.portal_url.rstrip("/")
+            digest = [
+                {"title": e["title"], "summary": e["summary"], "url": f"{base}/{e['item_id']}"}
+                for e in rows
+            ]
+        return asset, digest
 
     # --- outcomes -------------------------------------------------------------------------
     def _owned(self, claim: dict[str, Any]) -> Any:
@@ -353,39 +519,147 @@ class Dispatcher:
         return "postponed"
 
     def _succeeded(self, claim: dict[str, Any], result: SendResult, sequence: int) -> str:
-        now = self.clock()
         with self.db.session() as s:
-            d = s.execute(select(deliveries).where(deliveries.c.id == claim["id"])).mappings().one()
-            done = s.execute(
-                update(deliveries)
-                .where(self._owned(claim))
-                .values(
-                    status="succeeded",
-                    lease_until=None,
-                    remote_id=result.remote_id,
-                    url=result.url,
-                    reason=None,
-                    sent_at=now,
-                    rendition_seq=sequence,
+            recorded = self._record_successes(s, [(claim, result, sequence)])
+        return "succeeded" if recorded else "lost"
+
+    def flush(self) -> int:
+        """Record the buffered successes in one transaction; returns how many were recorded."""
+        with self._done_lock:
+            done, self._done = self._done, []
+        self._flushed_at = time.monotonic()
+        if not done:
+            return 0
+        try:
+            with self.db.session() as s:
+                return self._record_successes(s, done)
+        except Exception:  # the leases expire; recovery asks the platform (find()), no resend
+            log.exception("could not record %d successful deliveries", len(done))
+            return 0
+
+    def prepare(self) -> int:
+        """Make ahead the renditions of deliveries due soon (rendering is the slow part of a
+        first send). Not for the e-bulletin, whose digest is the month up to its due time."""
+        horizon = self.clock() + timedelta(seconds=self.config.prepare_ahead_s)
+        d = deliveries.c
+        with self.db.session() as s:
+            pairs = s.execute(
+                select(d.item_id, d.channel, func.min(d.due_at), func.min(d.id))
+                .where(
+                    d.status == "scheduled",
+                    d.next_attempt_at <= horizon,
+                    d.channel != "ebulletin",
                 )
-            )
-            if done.rowcount != 1:
-                log.warning("delivery %s: lease lost before recording success", claim["id"])
-                return "lost"
-            self._channel_ok(s, d["channel"], now)
-            self.db.record_event(
-                s,
-                "publishing.delivery_succeeded",
-                {
-                    "delivery_id": d["id"],
-                    "item_id": d["item_id"],
-                    "channel": d["channel"],
-                    "remote_id": result.remote_id,
-                    "url": result.url,
-                },
-            )
-            mark_published(s, d["item_id"], d["channel"], self.db.record_event)
-        return "succeeded"
+                .group_by(d.item_id, d.channel)
+                .limit(self.config.batch)
+            ).all()
+            wanted = [p for p in pairs if p[1] in CHANNELS]
+            found = {
+                i["id"]: dict(i)
+                for i in s.execute(
+                    select(items).where(
+                        items.c.id.in_({p[0] for p in wanted}),
+                        items.c.status.in_(("approved", "scheduled", "published")),
+                    )
+                ).mappings()
+            }
+            options: dict[str, Any] = {
+                r.id: r.options
+                for r in s.execute(select(d.id, d.options).where(d.id.in_([p[3] for p in wanted])))
+            }
+        made = 0
+        for item_id, channel, due_at, delivery_id in wanted:
+            item = found.get(item_id)
+            if item is None or (item_id, channel, item["version"]) in self._renditions:
+                continue
+            row = {"channel": channel, "due_at": due_at, "options": options.get(delivery_id)}
+            try:
+                self._rendition(row, item)
+                made += 1
+            except Exception:  # the send will try again and report it
+                log.exception("could not prepare the %s rendition of %s", channel, item_id)
+        return made
+
+    def _prepare_in_background(self) -> None:
+        try:
+            self.prepare()
+        except Exception:
+            log.exception("preparing renditions failed")
+        finally:
+            self._prepared_at = time.monotonic()
+            self._preparing = False
+
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._flushing = False
+
+    def _record_successes(self, s: Any, done: list[tuple[dict[str, Any], SendResult, int]]) -> int:
+        """Mark deliveries succeeded (only those this worker still owns), with their events,
+        the channels' failure streaks reset and the items' first publication. PostgreSQL: one
+        statement for any number of deliveries; SQLite: a statement each."""
+        now = self.clock()
+        events = self._events(
+            s, "publishing.delivery_succeeded",
+            [{"delivery_id": c["id"], "item_id": c["row"]["item_id"],
+              "channel": c["row"]["channel"], "remote_id": r.remote_id, "url": r.url}
+             for c, r, _ in done],
+        )  # fmt: skip
+        if self.db.is_sqlite:
+            owned: dict[str, str] = {}
+            outbox, _ = get_event_tables(self.db.metadata)
+            for (claim, result, seq), event in zip(done, events, strict=True):
+                upd = (
+                    update(deliveries)
+                    .where(self._owned(claim))
+                    .values(status="succeeded", lease_until=None, remote_id=result.remote_id,
+                            url=result.url, reason=None, sent_at=now, rendition_seq=seq)
+                )  # fmt: skip
+                if s.execute(upd).rowcount == 1:
+                    s.execute(insert(outbox).values(**event, created_at=now))
+                    owned[claim["id"]] = s.execute(
+                        select(items.c.status).where(items.c.id == claim["row"]["item_id"])
+                    ).scalar_one()
+            for channel in sorted({c["row"]["channel"] for c, _, _ in done if c["id"] in owned}):
+                self._channel_ok(s, channel, now)
+        else:
+            params = {
+                "now": now,
+                "ids": [c["id"] for c, _, _ in done],
+                "leases": [c["lease"] for c, _, _ in done],
+                "remote_ids": [r.remote_id for _, r, _ in done],
+                "urls": [r.url for _, r, _ in done],
+                "seqs": [q for _, _, q in done],
+                "event_ids": [e["event_id"] for e in events],
+                "bodies": [e["body"] for e in events],
+                "type": "publishing.delivery_succeeded",
+                "version": events[0]["version"],
+            }
+            owned = {r.id: r.item_status for r in s.execute(PG_SUCCEEDED, params)}
+        if owned:
+            s.info["events_added"] = True
+        first_channel: dict[str, str] = {}
+        for c, _, _ in done:
+            if c["id"] not in owned:
+                log.warning("delivery %s: lease lost before recording success", c["id"])
+            elif owned[c["id"]] in ("scheduled", "approved"):
+                first_channel.setdefault(c["row"]["item_id"], c["row"]["channel"])
+        mark_published_many(s, first_channel)
+        return len(owned)
+
+    @staticmethod
+    def _events(s: Any, event_type: str, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Outbox rows (as Database.record_event writes them) for many events of one type."""
+        rows = []
+        for payload in payloads:
+            env = Envelope.new(
+                event_type, payload, producer=s.info.get("producer", "unknown"),
+                correlation_id=s.info.get("correlation_id"),
+            )  # fmt: skip
+            rows.append({"event_id": env.id, "type": env.type, "version": env.version,
+                         "body": env.to_json()})  # fmt: skip
+        return rows
 
     def _transient(self, claim: dict[str, Any], reason: str, retry_after: float | None) -> str:
         now = self.clock()
@@ -468,6 +742,7 @@ class Dispatcher:
         else:
             s.execute(insert(channel_state).values(channel=channel, **values))
         if flip:
+            self._paused.add(channel)
             self.db.record_event(
                 s,
                 "publishing.channel_needs_attention",
@@ -480,15 +755,52 @@ class Dispatcher:
 
     # --- loop -----------------------------------------------------------------------------
     def feed(self, pool: Any) -> int:
-        """Claim as many due deliveries as the pool has free workers and start them; a slow
-        send never holds back the next due ones (no batch barrier)."""
+        """Record what finished, then claim as many due deliveries as the pool has free
+        workers (one statement) and start them; a slow send never holds back the next due
+        ones (no batch barrier). Successes are recorded together by the next flush."""
+        with self._done_lock:
+            pending = len(self._done)
+        if (
+            pending
+            and not self._flushing
+            and (
+                pending >= self.config.batch
+                or time.monotonic() - self._flushed_at >= self.config.flush_interval_s
+            )
+        ):
+            # Recorded beside the sends, so that a slow commit never delays the next claim.
+            self._flushing = True
+            if pool.free() > 0:
+                pool.spawn_n(self._flush_in_background)
+            else:
+                self._flush_in_background()
+        if (
+            not self._preparing
+            and time.monotonic() - self._prepared_at >= self.config.prepare_interval_s
+            and pool.free() > 1
+        ):
+            self._preparing = True
+            pool.spawn_n(self._prepare_in_background)
         free = pool.free()
         if free <= 0:
             return 0
         claimed = self.claim(min(free, self.config.batch))
         for c in claimed:
-            pool.spawn_n(self.process, c)
+            pool.spawn_n(self.process, c, True)
         return len(claimed)
+
+    def pause(self, claimed: int, free: int) -> float:
+        """How long a scheduler loop may wait before its next feed(): until the next due
+        delivery when nothing was due, a short batching pause otherwise."""
+        cfg = self.config
+        if claimed and free > 0:
+            return cfg.poll_min_s  # took all that was due
+        if claimed or free <= 0:
+            return cfg.poll_min_s / 4  # more may be due, or sends are finishing
+        if self.next_due is None:
+            return cfg.poll_max_s
+        wait = (self.next_due - self.clock()).total_seconds()
+        return min(max(wait, cfg.poll_min_s / 4), cfg.poll_max_s)
 
     def run_once(self, map_fn: MapFn = map) -> int:  # type: ignore[assignment]
         """Claim one batch and process it (concurrently when map_fn is a pool's imap)."""

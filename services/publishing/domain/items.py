@@ -10,11 +10,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.publishing.domain.text import clean_text, html_to_text, nfc, sanitize_body
-from services.publishing.models import deliveries, items, media_assets, portal_entries, transitions
+from services.publishing.models import (
+    deliveries,
+    items,
+    media_assets,
+    metadata,
+    portal_entries,
+    transitions,
+)
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import new_id
 
@@ -367,46 +374,91 @@ def mark_scheduled(session: Session, item_id: str, actor: Actor) -> None:
         )  # fmt: skip
 
 
-def mark_published(session: Session, item_id: str, channel: str, record_event: RecordEvent) -> None:
-    """The first successful delivery of a version publishes the item (once per version)."""
-    if _load(session, item_id)["status"] not in ("scheduled", "approved"):
-        return  # already published: no lock taken, so concurrent successes do not queue
-    row = _load(session, item_id, lock=True)
-    if row["status"] not in ("scheduled", "approved"):
+def record_events(session: Session, event_type: str, payloads: list[dict[str, Any]]) -> None:
+    """Many events of one type into this unit of work's outbox with one INSERT (the rows
+    Database.record_event writes one at a time)."""
+    from shared.events.envelope import Envelope
+    from shared.events.tables import get_event_tables
+
+    if not payloads:
         return
+    outbox, _ = get_event_tables(metadata)
     now = _now()
-    session.execute(
+    rows = []
+    for payload in payloads:
+        env = Envelope.new(
+            event_type, payload, producer=session.info.get("producer", "unknown"),
+            correlation_id=session.info.get("correlation_id"),
+        )  # fmt: skip
+        rows.append({"event_id": env.id, "type": env.type, "version": env.version,
+                     "body": env.to_json(), "created_at": now})  # fmt: skip
+    session.execute(insert(outbox), rows)
+    session.info["events_added"] = True
+
+
+def mark_published_many(session: Session, first_channel: dict[str, str]) -> int:
+    """Publish the items of first successful deliveries ({item id: the channel}), a few
+    statements for any number of items; items already published are left alone (no lock
+    taken for them, so concurrent successes do not queue)."""
+    ids = sorted(first_channel)
+    waiting = ("scheduled", "approved")
+    if (
+        not ids
+        or not session.execute(
+            select(items.c.id).where(items.c.id.in_(ids), items.c.status.in_(waiting)).limit(1)
+        ).first()
+    ):
+        return 0
+    query = select(items).where(items.c.id.in_(ids), items.c.status.in_(waiting))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.order_by(items.c.id).with_for_update()
+    rows = list(session.execute(query).mappings())
+    if not rows:
+        return 0
+    now = _now()
+    session.execute(  # published_at is kept when a later version is published again
         update(items)
-        .where(items.c.id == item_id)
-        .values(status="published", published_at=row["published_at"] or now)
+        .where(items.c.id.in_([r["id"] for r in rows]))
+        .values(status="published", published_at=func.coalesce(items.c.published_at, now))
     )
-    system = Actor(user="system", role="scheduler")
-    _record(
-        session, item_id, "publish", row["status"], "published", system, row["version"],
-        {"status": [row["status"], "published"]}, f"first delivery: {channel}",
+    session.execute(
+        insert(transitions),
+        [
+            {"item_id": row["id"], "action": "publish", "from_status": row["status"],
+             "to_status": "published", "actor": "system", "role": "scheduler", "at": now,
+             "version": row["version"], "changes": {"status": [row["status"], "published"]},
+             "note": f"first delivery: {first_channel[row['id']]}"}
+            for row in rows
+        ],
     )  # fmt: skip
-    sent_channels = session.execute(
-        select(deliveries.c.channel).where(
-            deliveries.c.item_id == item_id, deliveries.c.status == "succeeded"
+    sent: dict[str, set[str]] = {}
+    for item_id, channel in session.execute(
+        select(deliveries.c.item_id, deliveries.c.channel).where(
+            deliveries.c.item_id.in_([r["id"] for r in rows]), deliveries.c.status == "succeeded"
         )
-    ).scalars()
-    record_event(
+    ):
+        sent.setdefault(item_id, set()).add(channel)
+    record_events(
         session,
         "publishing.item_published",
-        {
-            "item_id": item_id,
-            "kind": row["kind"],
-            "title": row["title"],
-            "summary": row["summary"],
-            "body_text": row["body_text"][:50000],
-            "tags": row["tags"],
-            "topics": row["topics"],
-            "unit_id": row["unit_id"],
-            "channels": sorted({*sent_channels, channel}),
-            "published_at": row["published_at"] or now,
-            "version": row["version"],
-        },
+        [
+            {
+                "item_id": row["id"],
+                "kind": row["kind"],
+                "title": row["title"],
+                "summary": row["summary"],
+                "body_text": row["body_text"][:50000],
+                "tags": row["tags"],
+                "topics": row["topics"],
+                "unit_id": row["unit_id"],
+                "channels": sorted({*sent.get(row["id"], set()), first_channel[row["id"]]}),
+                "published_at": row["published_at"] or now,
+                "version": row["version"],
+            }
+            for row in rows
+        ],
     )
+    return len(rows)
 
 
 def get_item(session: Session, item_id: str) -> dict[str, Any]:

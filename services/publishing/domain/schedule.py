@@ -205,7 +205,9 @@ def schedule_delivery(
                 f"{channel} / the image is larger than {policy.label}'s limit of {limit_mb:g} MB",
                 f"images[{i}]",
             )
-    options = dict(options or {})
+    options = _checked_options(channel, dict(options or {}), now)
+    if channel == "zalo" and options.get("broadcast"):
+        options["article_id"] = _zalo_article(session, item_id)
     if series_id:
         srow = session.execute(select(series).where(series.c.id == series_id)).mappings().first()
         if srow is None:
@@ -293,6 +295,61 @@ def schedule_delivery(
         {"delivery_id": delivery_id, "item_id": item_id, "channel": channel, "due_at": due},
     )
     return row
+
+
+PRIVACY = ("public", "unlisted", "private")
+
+
+def _checked_options(channel: str, options: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The channel options a delivery may carry, checked (and times normalized to UTC ISO)."""
+    if channel == "youtube" and options.get("privacy", "public") not in PRIVACY:
+        raise InvalidInput(
+            f"options.privacy: chế độ hiển thị phải là {', '.join(PRIVACY)} / privacy is one of "
+            f"{', '.join(PRIVACY)}",
+            "options.privacy",
+        )
+    for key in ("publish_at", "air_time"):
+        if options.get(key) is None:
+            continue
+        field = f"options.{key}"
+        try:
+            when = datetime.fromisoformat(str(options[key]))
+        except ValueError:
+            raise InvalidInput(
+                f"{field}: '{options[key]}' không phải thời điểm ISO 8601 có múi giờ / not an "
+                "ISO 8601 time with its offset (e.g. 2026-03-01T19:45:00+07:00)",
+                field,
+            ) from None
+        if when.tzinfo is None:
+            raise InvalidInput(f"{field}: cần ghi rõ múi giờ / give the UTC offset", field)
+        if key == "publish_at":
+            if when <= now:
+                raise InvalidInput(f"{field}: thời điểm đã qua / this time is in the past", field)
+            options[key] = when.astimezone(UTC).isoformat()
+    if channel == "facebook" and options.get("native_schedule") and not options.get("publish_at"):
+        raise InvalidInput(
+            "options.publish_at: lịch đăng của Facebook cần thời điểm đăng / Facebook's own "
+            "scheduling needs publish_at",
+            "options.publish_at",
+        )
+    return options
+
+
+def _zalo_article(session: Session, item_id: str) -> str:
+    """The Zalo article of an item, for a broadcast: one of its Zalo deliveries succeeded."""
+    d = deliveries.c
+    for remote_id, opts in session.execute(
+        select(d.remote_id, d.options)
+        .where(d.item_id == item_id, d.channel == "zalo", d.status == "succeeded")
+        .order_by(d.sent_at.desc())
+    ):
+        if remote_id and not (opts or {}).get("broadcast"):
+            return str(remote_id)
+    raise InvalidInput(
+        "options.broadcast: bài chưa có trên Zalo OA; hãy đăng bài trước rồi mới gửi quảng bá / "
+        "the item is not on the Zalo OA yet: publish the article first, then broadcast it",
+        "options.broadcast",
+    )
 
 
 def _free_slot(session: Session, srow: Any, now: datetime) -> tuple[datetime, str]:

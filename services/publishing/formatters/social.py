@@ -41,19 +41,36 @@ def facebook(item: dict[str, Any], ctx: RenderContext) -> list[RenderedFile]:
 
 
 def zalo(item: dict[str, Any], ctx: RenderContext) -> list[RenderedFile]:
+    """A Zalo OA article (normal, or video for a video post), created hidden; the transmitter
+    turns stored image keys into URLs Zalo can fetch at send time."""
     v = variant(item, "zalo")
     body = v["text"] or item["body_text"]
     paragraphs = [p for p in body.split("\n") if p.strip()] or [item["summary"] or v["title"]]
+    images = item.get("images") or []
+    description = shorten(item["summary"] or body, 300)
+    if item["kind"] == "video_post":
+        article: dict[str, Any] = {
+            "type": "video",
+            "title": shorten(v["title"], 150),
+            "description": description,
+            "avatar_key": images[0]["key"] if images else None,
+            "status": "hide",
+            "comment": "show",
+        }
+        files = [_json("article.json", article)]
+        key = _video_key(ctx, ("social", "web", "hd"))
+        if key:
+            files.append(RenderedFile("video.mp4", "video/mp4", store_key=key))
+        return files
     article = {
         "type": "normal",
         "title": shorten(v["title"], 150),
         "author": "Trung tâm Hành chính công",
-        "description": shorten(item["summary"] or body, 300),
+        "description": description,
         "body": [{"type": "text", "content": p} for p in paragraphs],
         "status": "hide",
         "comment": "show",
     }
-    images = item.get("images") or []
     if images:
         article["cover"] = {"cover_type": "photo", "photo_key": images[0]["key"], "status": "show"}
     return [_json("article.json", article)]

@@ -1,0 +1,317 @@
+"""Citizens' requests to see or delete their personal data (Law 91/2025 on personal data
+protection, Decree 356/2025): recorded with their legal deadline (acknowledge within 2 working
+days), then handled by staff.
+
+- The citizen proves the data is theirs with a tracking code and the phone number or e-mail given
+  on that ticket. A wrong pair is refused with the same answer as an unknown code, so the form
+  cannot be used to learn who wrote what.
+- The subject's data: that ticket, and every ticket with the same phone (or chat user) hash.
+- Access: staff export the data (decrypted) to answer the citizen; the export is not stored.
+- Deletion: contact data, look-up hashes, attachments and the call's number are erased; free text
+  (description, messages, answer, rating comment) is anonymized. Category, unit, dates, status,
+  on-time flag and rating score stay, so the reports and the SIPAS index do not change.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.feedback.domain import workdays
+from services.feedback.domain.pii import normalize_phone
+from services.feedback.domain.tickets import Actor, Desk, anonymize
+from services.feedback.domain.tickets import _aware as aware
+from services.feedback.models import (
+    attachments,
+    calls,
+    data_requests,
+    email_messages,
+    messages,
+    notifications,
+    ticket_history,
+    tickets,
+)
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.ids import new_id
+
+ACK_WORKING_DAYS = 2
+KINDS = ("access", "delete")
+HANDLER_ROLES = ("supervisor", "admin")
+ERASED = "[đã xoá theo yêu cầu / erased on request]"
+
+
+def _matches(contact: dict[str, str], phone: str | None, email: str | None) -> bool:
+    ok = False
+    if phone and contact.get("phone"):
+        given, kept = normalize_phone(phone), normalize_phone(contact["phone"])
+        ok = bool(given) and hmac.compare_digest(given, kept)
+    if not ok and email and contact.get("email"):
+        ok = hmac.compare_digest(email.strip().lower(), contact["email"].strip().lower())
+    return ok
+
+
+def file_request(
+    desk: Desk,
+    session: Session,
+    kind: str,
+    code: str,
+    phone: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    """Record a citizen's request; returns its id and the acknowledgement deadline."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", "kind")
+    if not (phone or email):
+        raise InvalidInput(
+            "Cần số điện thoại hoặc email đã ghi trong phản ánh / give the phone or e-mail "
+            "written on the ticket",
+            "phone",
+        )
+    refused = NotFound(
+        "Mã tra cứu và thông tin liên hệ không khớp / the code and contact do not match", "code"
+    )
+    try:
+        ticket = desk._by_code(session, code)
+    except NotFound:
+        raise refused from None
+    contact = desk.vault.open(ticket["contact_enc"])
+    if not _matches(contact, phone, email):
+        raise refused
+    now = desk.now()
+    subject = ticket["caller_hash"] or desk.vault.lookup_hash("ticket", ticket["id"]) or ""
+    row = dict(
+        id=new_id(),
+        kind=kind,
+        subject_hash=subject,
+        contact_enc=desk.vault.seal({k: v for k, v in (("phone", phone), ("email", email)) if v}),
+        received_at=now,
+        ack_deadline_at=workdays.deadline_after(now, ACK_WORKING_DAYS),
+        status="received",
+        ticket_id=ticket["id"],
+    )
+    session.execute(insert(data_requests).values(**row))
+    return {
+        "request_id": row["id"],
+        "kind": kind,
+        "status": "received",
+        "received_at": now,
+        "ack_deadline_at": row["ack_deadline_at"],
+    }
+
+
+def _view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k not in ("contact_enc", "subject_hash")}
+    out["ack_overdue"] = row["acknowledged_at"] is None and now > aware(row["ack_deadline_at"])
+    return out
+
+
+def list_requests(
+    desk: Desk, session: Session, actor: Actor, open_only: bool = False
+) -> list[dict[str, Any]]:
+    desk._require(actor, *HANDLER_ROLES)
+    q = select(data_requests).order_by(data_requests.c.received_at)
+    if open_only:
+        q = q.where(data_requests.c.status.in_(("received", "acknowledged")))
+    now = desk.now()
+    return [_view(dict(r._mapping), now) for r in session.execute(q)]
+
+
+def _request(session: Session, request_id: str) -> dict[str, Any]:
+    row = session.execute(select(data_requests).where(data_requests.c.id == request_id)).first()
+    if row is None:
+        raise NotFound(f"no data request {request_id}", "request_id")
+    return dict(row._mapping)
+
+
+def _subject_tickets(session: Session, req: dict[str, Any]) -> list[dict[str, Any]]:
+    cond = [tickets.c.id == req["ticket_id"]]
+    if req["subject_hash"]:
+        cond.append(tickets.c.caller_hash == req["subject_hash"])
+    rows = session.execute(select(tickets).where(or_(*cond)).order_by(tickets.c.created_at))
+    return [dict(r._mapping) for r in rows]
+
+
+def acknowledge(
+    desk: Desk, session: Session, request_id: str, actor: Actor, note: str = ""
+) -> dict[str, Any]:
+    desk._require(actor, *HANDLER_ROLES)
+    req = _request(session, request_id)
+    if req["status"] != "received":
+        raise Conflict(f"the request is {req['status']}", "status")
+    now = desk.now()
+    session.execute(
+        update(data_requests)
+        .where(data_requests.c.id == request_id)
+        .values(status="acknowledged", acknowledged_at=now, handled_by=actor.id[:100], note=note)
+    )
+    return _view(_request(session, request_id), now)
+
+
+def _open_for_handling(desk: Desk, session: Session, request_id: str, kind: str) -> dict[str, Any]:
+    req = _request(session, request_id)
+    if req["kind"] != kind:
+        raise Conflict(f"this is a {req['kind']} request", "kind")
+    if req["status"] in ("completed", "rejected"):
+        raise Conflict(f"the request is already {req['status']}", "status")
+    return req
+
+
+def _finish(
+    desk: Desk, session: Session, req: dict[str, Any], actor: Actor, status: str, **values: Any
+) -> None:
+    now = desk.now()
+    session.execute(
+        update(data_requests)
+        .where(data_requests.c.id == req["id"])
+        .values(
+            status=status,
+            completed_at=now,
+            acknowledged_at=req["acknowledged_at"] or now,
+            handled_by=actor.id[:100],
+            **values,
+        )
+    )
+
+
+def export(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[str, Any]:
+    """Everything kept about the subject, decrypted, to send to them; completes the request."""
+    desk._require(actor, *HANDLER_ROLES)
+    req = _open_for_handling(desk, session, request_id, "access")
+    out = []
+    for t in _subject_tickets(session, req):
+        tid = t["id"]
+        out.append(
+            {
+                "code": t["code"],
+                "channel": t["channel"],
+                "category": t["category"],
+                "status": t["status"],
+                "received_at": t["created_at"],
+                "title": t["title"],
+                "description": t["description"],
+                "contact": desk.vault.open(t["contact_enc"]),
+                "answer": t["answer"],
+                "rating": t["rating"],
+                "rating_comment": t["rating_comment"],
+                "messages": [
+                    {"at": m.at, "direction": m.direction, "body": m.body}
+                    for m in session.execute(
+                        select(messages).where(messages.c.ticket_id == tid).order_by(messages.c.id)
+                    )
+                ],
+                "attachments": [
+                    {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                    for a in session.execute(
+                        select(attachments).where(attachments.c.ticket_id == tid)
+                    )
+                ],
+            }
+        )
+    _finish(desk, session, req, actor, "completed", tickets_affected=len(out))
+    return {"request_id": request_id, "tickets": out}
+
+
+def erase(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[str, Any]:
+    """Erase the subject's personal data and anonymize their tickets, keeping the statistics.
+
+    Returns the object keys of their attachments under "object_keys": the caller deletes them
+    once this unit of work has committed (a rollback must not leave rows without objects)."""
+    desk._require(actor, *HANDLER_ROLES)
+    req = _open_for_handling(desk, session, request_id, "delete")
+    rows = _subject_tickets(session, req)
+    keys: list[str] = []
+    # Whatever one ticket knew about the person (a name given once) is removed from all.
+    contacts = [c for c in (desk.vault.open(t["contact_enc"]) for t in rows) if c]
+
+    def anon(text: str | None) -> str | None:
+        if not text:
+            return text
+        for contact in contacts or [{}]:
+            text = anonymize(text, contact)
+        return text
+
+    for t in rows:
+        tid = t["id"]
+        session.execute(
+            update(tickets)
+            .where(tickets.c.id == tid)
+            .values(
+                contact_enc=None,
+                caller_hash=None,
+                title=anon(t["title"]) or "",
+                description=anon(t["description"]) or ERASED,
+                answer=anon(t["answer"]),
+                rating_comment=anon(t["rating_comment"]),
+                lat=None,
+                long=None,
+            )
+        )
+        for m in session.execute(select(messages).where(messages.c.ticket_id == tid)).all():
+            session.execute(
+                update(messages).where(messages.c.id == m.id).values(body=anon(m.body) or "")
+            )
+        for n in session.execute(
+            select(notifications.c.id, notifications.c.body).where(notifications.c.ticket_id == tid)
+        ).all():
+            session.execute(
+                update(notifications)
+                .where(notifications.c.id == n.id)
+                .values(body=anon(n.body) or "")
+            )
+        found = session.execute(select(calls.c.call_id).where(calls.c.ticket_id == tid))
+        call_ids = [c.call_id for c in found]
+        owned = [attachments.c.ticket_id == tid]
+        if call_ids:
+            owned.append(attachments.c.call_id.in_(call_ids))
+            session.execute(
+                update(calls)
+                .where(calls.c.call_id.in_(call_ids))
+                .values(caller_enc=None, caller_hash=None)
+            )
+        keys += [a.key for a in session.execute(select(attachments.c.key).where(or_(*owned)))]
+        session.execute(delete(attachments).where(or_(*owned)))
+        session.execute(delete(email_messages).where(email_messages.c.ticket_id == tid))
+        session.execute(
+            insert(ticket_history).values(
+                ticket_id=tid,
+                at=desk.now(),
+                actor=actor.id[:100],
+                action="personal_data_erased",
+                from_status=None,
+                to_status=None,
+                unit_id=t["unit_id"],
+                note=f"data request {request_id}",
+            )
+        )
+    _finish(
+        desk,
+        session,
+        req,
+        actor,
+        "completed",
+        tickets_affected=len(rows),
+        contact_enc=None,
+    )
+    return {
+        "request_id": request_id,
+        "tickets_anonymized": len(rows),
+        "attachments_deleted": len(keys),
+        "object_keys": keys,
+    }
+
+
+def reject(
+    desk: Desk, session: Session, request_id: str, actor: Actor, reason: str
+) -> dict[str, Any]:
+    desk._require(actor, *HANDLER_ROLES)
+    req = _request(session, request_id)
+    if req["status"] in ("completed", "rejected"):
+        raise Conflict(f"the request is already {req['status']}", "status")
+    if not reason.strip():
+        raise InvalidInput("a reason is required", "reason")
+    _finish(desk, session, req, actor, "rejected", note=reason[:2000])
+    return _view(_request(session, request_id), desk.now())
