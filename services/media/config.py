@@ -45,6 +45,12 @@ class MediaSettings(BaseSettings):
     social_lufs: float = Field(-14.0, ge=-40, le=-5, description="Social loudness target")
     tv_lufs: float = Field(-23.0, ge=-40, le=-5, description="TV loudness target (EBU R128)")
     tv_true_peak: float = Field(-1.0, ge=-9, le=0, description="TV true-peak ceiling (dBTP)")
+    logo_key: str | None = Field(
+        None,
+        description="Object key of the center's logo (PNG with transparency), overlaid on the "
+        "logo profiles unless a clip says otherwise; a clip may name another key under branding/",
+    )
+    logo_profiles: str = Field("web,social", description="Profiles that carry the logo")
     scratch_dir: Path | None = Field(None, description="Where jobs write before publishing")
     job_timeout_s: int = Field(6 * 3600, ge=10, description="An ffmpeg run longer than this fails")
 
@@ -56,6 +62,19 @@ class MediaSettings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown profiles {unknown}; known: {list(KNOWN_PROFILES)}")
         return ",".join(names)
+
+    @field_validator("logo_profiles")
+    @classmethod
+    def _logo_profiles(cls, value: str) -> str:
+        names = [p.strip() for p in value.split(",") if p.strip()]
+        unknown = [n for n in names if n not in ("web", "social")]
+        if unknown:
+            raise ValueError(f"the logo goes on web and social only, not {unknown}")
+        return ",".join(names)
+
+    @property
+    def logo_profile_list(self) -> list[str]:
+        return [p for p in self.logo_profiles.split(",") if p]
 
     @property
     def profile_list(self) -> list[str]:

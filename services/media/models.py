@@ -62,6 +62,9 @@ assets = Table(
     Column("width", Integer, nullable=True),  # as displayed (rotation applied)
     Column("height", Integer, nullable=True),
     Column("probe", JSON, nullable=False, default=dict),
+    # per clip: {"logo": "default"|"none"|"branding/…", "burn_subtitles": bool,
+    #            "subtitles": {"lang", "key", "cues"} | absent}
+    Column("options", JSON, nullable=True),
     Column("upload_id", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -83,6 +86,8 @@ jobs = Table(
     Column("eta_s", Float, nullable=True),
     Column("reason", Text, nullable=True),
     Column("generation", String(64), nullable=True),  # storage folder of the published outputs
+    # who runs it now: a redelivered message claims it again, and only the last claim commits
+    Column("claim", String(64), nullable=True),
     Column("queued_at", DateTime(timezone=True), nullable=False, index=True),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),

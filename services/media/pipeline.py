@@ -14,7 +14,9 @@ import logging
 import secrets
 import shutil
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,16 +25,19 @@ from sqlalchemy.exc import IntegrityError
 
 from services.media.adapters.ffmpeg import Cancelled, Ffmpeg, FfmpegError, Loudness, Progress
 from services.media.config import MediaSettings
-from services.media.domain import library, profiles, uploads
+from services.media.domain import extras, library, profiles, uploads
 from services.media.domain.probe import (
+    TAIL_S,
     LoudnessInfo,
     ProbeResult,
     Rejected,
     check_usable,
     parse,
     reason_for_probe_failure,
+    tail_start,
 )
 from shared.db import Database
+from shared.errors import Conflict, InvalidInput, LoaError
 from shared.ids import new_id
 from shared.storage.base import ObjectStore
 from shared.storage.local import LocalObjectStore
@@ -40,6 +45,25 @@ from shared.storage.local import LocalObjectStore
 log = logging.getLogger(__name__)
 PROGRESS_EVENT_EVERY_S = 2.0
 LOUDNESS_TOLERANCE = {"tv": 0.5, "social": 1.0}
+LOUDNESS_PROFILES = ("social", "tv")
+"""Profiles whose loudnorm uses the source's measurement (made after ingest, or by the job)."""
+
+
+_LOCAL_RUNS: dict[tuple[str, int], threading.Event] = {}
+"""Job attempts running in this process (green threads under nameko)."""
+
+
+class InputMissing(Exception):
+    """A file the job needs (logo, subtitles) is not in storage; said to the editor as is."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of a job: its attempt and the claim that lets it (and no other run) commit."""
+
+    job_id: str
+    attempt: int
+    token: str
 
 
 def source_of(store: ObjectStore, key: str) -> str:
@@ -60,7 +84,13 @@ class Pipeline:
     # ------------------------------------------------------------------ ingest
 
     def ingest(self, upload_id: str) -> None:
-        """Assemble, hash, dedup, probe; then the asset and its jobs, or a rejection."""
+        """Assemble, quick probe, hash, dedup; then the asset and its jobs, or a rejection.
+
+        Only what decides whether the clip is usable runs before its jobs are queued: ffprobe's
+        stream facts, and a decode of its last seconds that runs in its own process while this
+        one hashes the bytes. The loudness measurement (a decode of all the audio) comes after
+        the commit, so the preview job starts while it runs.
+        """
         with self.db.session() as s:
             upload = uploads.get(s, upload_id)
         if upload["state"] != uploads.RECEIVED:
@@ -73,30 +103,44 @@ class Pipeline:
             with self.db.session() as s:
                 parts = uploads.parts_of(s, upload_id)
             try:
-                self.store.complete_multipart(key, upload["multipart_id"], parts)
+                self._off_hub(self.store.complete_multipart, key, upload["multipart_id"], parts)
             except Exception:
                 if not self.store.exists(key):  # not a redelivery after a completed assembly
                     raise
-        digest = hashlib.sha256()
-        size = 0
-        with self.store.open(key) as reader:
-            for chunk in reader:
-                digest.update(chunk)
-                size += len(chunk)
-        sha = digest.hexdigest()
+        source = source_of(self.store, key)
+        try:
+            data = self.ffmpeg.probe(source)
+            duration = parse(data, int(upload["length"])).duration_s
+        except FfmpegError as exc:
+            self._reject(upload, reason_for_probe_failure(exc.summary))
+            return
+        except Rejected as exc:
+            self._reject(upload, exc.reason)
+            return
+        check = self.ffmpeg.start_decode_check(source, tail_start(duration), TAIL_S + 1.0)
+        try:
+            sha, size = self._off_hub(self._hash, key)
+            tail = check.errors()
+        finally:
+            check.stop()
         with self.db.session() as s:
             existing = library.find_by_sha256(s, sha)
         if existing:
             self._duplicate(upload, existing)
             return
         try:
-            probe = self.probe(source_of(self.store, key), size)
+            probe = parse(data, size)
+            check_usable(probe, self.settings.max_duration_s, tail, check.decoded_s)
         except Rejected as exc:
             self._reject(upload, exc.reason)
             return
         meta = upload["meta"]
         filename = uploads.display_filename(meta)
         asset_id = new_id()
+        try:
+            options = extras.options_from_meta(meta)
+        except LoaError:
+            options = {}  # checked when the upload was created; never fail an ingest over it
         try:
             with self.db.session() as s:
                 library.create_asset(
@@ -110,6 +154,7 @@ class Pipeline:
                     original_key=key,
                     probe=probe.model_dump(mode="json"),
                     upload_id=upload_id,
+                    options=options,
                 )
                 uploads.finish(s, upload_id, "done", asset_id, None)
                 self.db.record_event(
@@ -134,16 +179,60 @@ class Pipeline:
             if not existing:
                 raise
             self._duplicate(upload, existing)
+            return
+        if probe.audio:
+            try:
+                self._ensure_loudness(asset_id, probe, source)
+            except FfmpegError as exc:  # the jobs that need it measure again and say why
+                log.warning("loudness of asset %s not measured: %s", asset_id, exc.summary)
+
+    def _off_hub(self, fn: Any, *args: Any) -> Any:
+        """Long blocking file work of the local store (joining the parts of a multi-GB upload,
+        hashing it) in a real OS thread, so the service keeps answering RPCs and broker
+        heartbeats meanwhile. S3 calls are green network I/O already and stay on the hub."""
+        if isinstance(self.store, LocalObjectStore):
+            try:
+                import eventlet.patcher
+                from eventlet import tpool
+
+                if eventlet.patcher.is_monkey_patched("thread"):
+                    return tpool.execute(fn, *args)
+            except ImportError:  # pragma: no cover
+                pass
+        return fn(*args)
+
+    def _hash(self, key: str) -> tuple[str, int]:
+        """SHA-256 and size of a stored object, read once (see _off_hub)."""
+        digest = hashlib.sha256()
+        size = 0
+        with self.store.open(key) as reader:
+            for chunk in reader:
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
+
+    def _ensure_loudness(self, asset_id: str, probe: ProbeResult, source: str) -> ProbeResult:
+        """The probe with its loudness: measured (ebur128) and stored if it is not there yet."""
+        if probe.audio is None or probe.loudness is not None:
+            return probe
+        measured = probe.model_copy(
+            update={"loudness": _loudness_info(self.ffmpeg.loudness(source))}
+        )
+        with self.db.session() as s:
+            library.set_probe(s, asset_id, measured.model_dump(mode="json"))
+        return measured
 
     def probe(self, source: str, size: int) -> ProbeResult:
-        """ffprobe once, loudness once, a decode of the last seconds; Rejected with a reason."""
+        """Everything ingest and the jobs learn about a file (ffprobe, the tail decode, the
+        loudness) in one call; Rejected with a reason. For benchmarks and tools."""
         try:
             data = self.ffmpeg.probe(source)
         except FfmpegError as exc:
             raise Rejected(reason_for_probe_failure(exc.summary)) from None
         result = parse(data, size)
-        tail = self.ffmpeg.decode_errors(source, result.duration_s - 2.0, 3.0)
-        check_usable(result, self.settings.max_duration_s, tail)
+        start = tail_start(result.duration_s)
+        tail, decoded = self.ffmpeg.decode_errors(source, start, TAIL_S + 1.0)
+        check_usable(result, self.settings.max_duration_s, tail, decoded)
         if result.audio:
             try:
                 m = self.ffmpeg.loudness(source)
@@ -153,6 +242,11 @@ class Pipeline:
         return result
 
     def _duplicate(self, upload: dict[str, Any], asset_id: str) -> None:
+        with self.db.session() as s:
+            if library.asset_row(s, asset_id).upload_id == upload["id"]:
+                # the same upload ingested twice at once (a message delivered twice, e.g. by two
+                # relays): the other run made the asset from these very bytes; keep them
+                return
         self._remove_upload_bytes(upload)
         with self.db.session() as s:
             uploads.finish(s, upload["id"], "duplicate", asset_id, None)
@@ -183,8 +277,26 @@ class Pipeline:
     # ------------------------------------------------------------------ jobs
 
     def run_job(self, job_id: str, attempt: int) -> None:
+        """Run one attempt of a job. The same message delivered again while its run goes on in
+        this process (the broker redelivers unacked messages after a connection drop) waits for
+        that run instead of starting a second encode."""
+        key = (job_id, attempt)
+        running = _LOCAL_RUNS.get(key)
+        if running is not None:
+            running.wait()
+            return
+        done = threading.Event()
+        _LOCAL_RUNS[key] = done
+        try:
+            self._run_job(job_id, attempt)
+        finally:
+            _LOCAL_RUNS.pop(key, None)
+            done.set()
+
+    def _run_job(self, job_id: str, attempt: int) -> None:
+        token = secrets.token_hex(8)
         with self.db.session() as s:
-            job = library.claim(s, job_id, attempt)
+            job = library.claim(s, job_id, attempt, token)
             if job is None:
                 return  # stale attempt, cancelled, or done
             asset = library.asset_row(s, job.asset_id)
@@ -195,28 +307,35 @@ class Pipeline:
         self._sweep_orphans(prefix, job.generation)
         work = self.scratch / f"{job_id}-{attempt}-{secrets.token_hex(4)}"
         work.mkdir(parents=True, exist_ok=True)
+        run = _Run(job_id, attempt, token)
         try:
             probe = ProbeResult.model_validate(asset.probe)
             source = source_of(self.store, asset.original_key)
-            plan = self._plan(profile, probe, source, work)
-            self._encode(plan, job_id, attempt, asset.id)
+            if profile in LOUDNESS_PROFILES:
+                probe = self._ensure_loudness(asset.id, probe, source)
+            plan = self._plan(profile, probe, source, work, asset)
+            self._encode(plan, run, asset.id)
             info = self._finish_outputs(plan, work)
             generation = f"{attempt}-{secrets.token_hex(6)}"
             items = self._publish(plan, work, prefix + generation + "/", info)
-            self._commit(asset, job_id, attempt, profile, generation, items, prefix, job.generation)
+            self._commit(asset, run, profile, generation, items, prefix, job.generation)
         except Cancelled:
-            log.info("job %s (%s) cancelled", job_id, profile)
+            log.info("job %s (%s) cancelled or superseded", job_id, profile)
             self._settle(asset.id)
         except (FfmpegError, ValueError) as exc:
             reason = exc.summary if isinstance(exc, FfmpegError) else str(exc)
-            self._fail(asset.id, job_id, attempt, profile, f"ffmpeg: {reason}")
+            self._fail(asset.id, run, profile, f"ffmpeg: {reason}")
+        except InputMissing as exc:
+            self._fail(asset.id, run, profile, str(exc))
         except Exception as exc:  # noqa: BLE001 - a job never stays 'running' without a reason
             log.exception("job %s (%s) failed", job_id, profile)
-            self._fail(asset.id, job_id, attempt, profile, f"{type(exc).__name__}: {exc}"[:1500])
+            self._fail(asset.id, run, profile, f"{type(exc).__name__}: {exc}"[:1500])
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _plan(self, profile: str, probe: ProbeResult, source: str, work: Path) -> profiles.Plan:
+    def _plan(
+        self, profile: str, probe: ProbeResult, source: str, work: Path, asset: Any = None
+    ) -> profiles.Plan:
         opts = profiles.Options(
             threads=self.settings.threads,
             x264_preset=self.settings.x264_preset,
@@ -224,16 +343,51 @@ class Pipeline:
             social_lufs=self.settings.social_lufs,
             tv_lufs=self.settings.tv_lufs,
             tv_true_peak=self.settings.tv_true_peak,
+            **(self._extras(profile, asset, work) if asset is not None else {}),
         )
         return profiles.BUILDERS[profile](probe, source, work, opts)
 
-    def _encode(self, plan: profiles.Plan, job_id: str, attempt: int, asset_id: str) -> None:
+    def _extras(self, profile: str, asset: Any, work: Path) -> dict[str, Any]:
+        """The clip's logo and subtitles for this profile, as local files ffmpeg can read."""
+        options = dict(asset.options or {})
+        found: dict[str, Any] = {}
+        if profile in self.settings.logo_profile_list:
+            key = extras.logo_key(options, self.settings.logo_key)
+            if key:
+                found["logo"] = self._local_file(key, work / ("logo" + Path(key).suffix), "logo")
+        subs = options.get("subtitles")
+        burn = bool(options.get("burn_subtitles"))
+        if subs and (profile in extras.SUBTITLE_PROFILES or (profile == "social" and burn)):
+            lang = str(subs["lang"])
+            found["subtitles"] = self._local_file(
+                subs["key"], work / f"subs.{lang}.vtt", "subtitles"
+            )
+            found["subtitle_lang"] = lang
+            found["burn_subtitles"] = burn
+        return found
+
+    def _local_file(self, key: str, dest: Path, what: str) -> str:
+        if isinstance(self.store, LocalObjectStore):
+            path = self.store.file_path(key)
+            if path.is_file():
+                return str(path)
+        elif self.store.exists(key):
+            with self.store.open(key) as reader, dest.open("wb") as f:
+                for chunk in reader:
+                    f.write(chunk)
+            return str(dest)
+        raise InputMissing(
+            f"Không tìm thấy tệp {what} / the {what} file {key} is not in storage"
+            + (" (LOA_MEDIA_LOGO_KEY)" if what == "logo" else "")
+        )
+
+    def _encode(self, plan: profiles.Plan, run: _Run, asset_id: str) -> None:
         last_event = 0.0
 
         def on_progress(p: Progress) -> None:
             nonlocal last_event
             with self.db.session() as s:
-                library.set_progress(s, job_id, attempt, p.percent, p.speed, p.eta_s)
+                library.set_progress(s, run.job_id, run.attempt, p.percent, p.speed, p.eta_s)
                 if time.monotonic() - last_event >= PROGRESS_EVENT_EVERY_S or p.percent >= 100:
                     last_event = time.monotonic()
                     self.db.record_event(
@@ -250,7 +404,7 @@ class Pipeline:
 
         def should_cancel() -> bool:
             with self.db.session() as s:
-                return not library.still_wanted(s, job_id, attempt)
+                return not library.still_wanted(s, run.job_id, run.attempt, run.token)
 
         self.ffmpeg.run(
             plan.args,
@@ -264,7 +418,10 @@ class Pipeline:
         """Profile-specific last steps; returns extra info per output name."""
         info: dict[str, dict[str, Any]] = {}
         if plan.profile == "web" and "variants" in plan.extra:
-            master = profiles.master_playlist(plan.extra["variants"], plan.extra["has_audio"])
+            subs = plan.extra.get("subtitles")
+            if subs:
+                self._hls_subtitles(plan, work, subs)
+            master = profiles.master_playlist(plan.extra["variants"], plan.extra["has_audio"], subs)
             (work / "hls" / "master.m3u8").write_text(master)
         if plan.profile == "thumbnails":
             stats = Path(plan.extra["stats"])
@@ -281,6 +438,20 @@ class Pipeline:
             for out in plan.outputs:
                 info[out.name] = self._conform_loudness(plan, work / out.path)
         return info
+
+    def _hls_subtitles(self, plan: profiles.Plan, work: Path, subs: dict[str, str]) -> None:
+        """The WebVTT rendition of the HLS ladder, timed against the first segment's start."""
+        rung = plan.extra["variants"][0]["path"].split("/")[0]
+        first = work / "hls" / rung / "seg_00000.ts"
+        start = float((self.ffmpeg.probe(str(first)).get("format") or {}).get("start_time") or 0)
+        folder = work / "hls" / "subs"
+        folder.mkdir(parents=True, exist_ok=True)
+        lang = subs["lang"]
+        vtt = Path(subs["path"]).read_text(encoding="utf-8")
+        (folder / f"{lang}.vtt").write_text(profiles.hls_webvtt(vtt, start), encoding="utf-8")
+        (folder / f"{lang}.m3u8").write_text(
+            profiles.subtitle_playlist(f"{lang}.vtt", plan.duration_s)
+        )
 
     def _conform_loudness(self, plan: profiles.Plan, path: Path) -> dict[str, Any]:
         """Measure after encoding; if off target, correct the audio (video copied) and measure
@@ -352,8 +523,7 @@ class Pipeline:
     def _commit(
         self,
         asset: Any,
-        job_id: str,
-        attempt: int,
+        run: _Run,
         profile: str,
         generation: str,
         items: list[dict[str, Any]],
@@ -361,7 +531,9 @@ class Pipeline:
         old_generation: str | None,
     ) -> None:
         with self.db.session() as s:
-            if not library.finish_job(s, job_id, attempt, library.DONE, generation=generation):
+            if not library.finish_job(
+                s, run.job_id, run.attempt, library.DONE, generation=generation, token=run.token
+            ):
                 published = False
             else:
                 published = True
@@ -396,9 +568,11 @@ class Pipeline:
         for generation in doomed:
             self.store.delete_prefix(prefix + generation + "/")
 
-    def _fail(self, asset_id: str, job_id: str, attempt: int, profile: str, reason: str) -> None:
+    def _fail(self, asset_id: str, run: _Run, profile: str, reason: str) -> None:
         with self.db.session() as s:
-            if library.finish_job(s, job_id, attempt, library.FAILED, reason=reason[:2000]):
+            if library.finish_job(
+                s, run.job_id, run.attempt, library.FAILED, reason=reason[:2000], token=run.token
+            ):
                 self.db.record_event(
                     s,
                     "media.transcode_failed",
@@ -406,7 +580,7 @@ class Pipeline:
                         "asset_id": asset_id,
                         "profile": profile,
                         "reason": reason[:2000],
-                        "attempt": attempt,
+                        "attempt": run.attempt,
                     },
                 )
             self._settle_in(s, asset_id)
@@ -433,6 +607,87 @@ class Pipeline:
                 },
             },
         )
+
+    # ------------------------------------------------------------------ subtitles and options
+
+    def set_subtitles(self, asset_id: str, data: bytes, lang: str) -> dict[str, Any]:
+        """Store the clip's subtitles as WebVTT (SRT converted; checked by ffmpeg's own parser)
+        and make the profiles that carry them again."""
+        lang = extras.check_lang(lang)
+        text = extras.decode_subtitles(data)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
+            src = Path(tmp) / ("in.vtt" if text.lstrip().startswith("WEBVTT") else "in.srt")
+            src.write_text(text, encoding="utf-8")
+            out = Path(tmp) / "out.vtt"
+            args = ["-y", "-v", "error", "-i", str(src), "-map", "0:s:0", "-c:s", "webvtt"]
+            try:
+                self.ffmpeg.run([*args, "-f", "webvtt", str(out)], duration_s=None)
+                vtt = out.read_text(encoding="utf-8")
+            except (FfmpegError, OSError) as exc:
+                detail = exc.summary if isinstance(exc, FfmpegError) else str(exc)
+                raise InvalidInput(
+                    f"Không đọc được tệp phụ đề / the subtitle file cannot be read ({detail})",
+                    "file",
+                ) from None
+        cues = extras.cue_count(vtt)
+        if not cues:
+            raise InvalidInput(
+                "Tệp phụ đề không có câu nào / the subtitle file has no cues", "file"
+            )
+        key = extras.subtitle_key(asset_id, lang)
+        with self.db.session() as s:
+            if library.asset_row(s, asset_id).status == "deleted":
+                raise Conflict("Tài sản đã bị xoá / the asset was deleted", "asset_id")
+        body = vtt.encode("utf-8")
+        self.store.put(key, body, size=len(body), content_type="text/vtt")
+        digest = hashlib.sha256(body).hexdigest()
+        subtitles = {"lang": lang, "key": key, "cues": cues, "sha256": digest}
+        rerun, before = self._change_options(asset_id, lambda o: {**o, "subtitles": subtitles})
+        old = before.get("subtitles")
+        if old and old.get("key") != key:
+            self.store.delete(old["key"])
+        return {"lang": lang, "cues": cues, "rerun": rerun}
+
+    def delete_subtitles(self, asset_id: str) -> dict[str, Any]:
+        rerun, before = self._change_options(
+            asset_id, lambda o: {k: v for k, v in o.items() if k != "subtitles"}
+        )
+        old = before.get("subtitles")
+        if old:
+            self.store.delete(old["key"])
+        return {"rerun": rerun}
+
+    def set_options(
+        self, asset_id: str, logo: str | None = None, burn_subtitles: Any = None
+    ) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if logo is not None:
+            changes["logo"] = extras.check_logo(logo)
+        if burn_subtitles is not None:
+            changes["burn_subtitles"] = extras.check_flag(burn_subtitles, "burn_subtitles")
+        named = changes.get("logo") not in (None, "default", "none")
+        if named and not self.store.exists(changes["logo"]):
+            raise InvalidInput(f"no logo image {changes['logo']} in storage", "logo")
+        rerun, _ = self._change_options(asset_id, lambda o: {**o, **changes})
+        with self.db.session() as s:
+            options = library.asset_detail(s, asset_id)["options"]
+        return {"options": options, "rerun": rerun}
+
+    def _change_options(self, asset_id: str, change: Any) -> tuple[list[str], dict[str, Any]]:
+        """Apply change(options) in one transaction and queue the profiles it touches."""
+        with self.db.session() as s:
+            row = library.asset_row(s, asset_id)
+            before = dict(row.options or {})
+            after = change(before)
+            library.set_options(s, asset_id, after)
+            touched = extras.affected_profiles(
+                before, after, self.settings.logo_profile_list, self.settings.logo_key
+            )
+            messages = library.rerun(s, asset_id, touched) if touched else []
+            for message in messages:
+                self.db.record_event(s, "media.transcode_requested", message)
+        return [m["profile"] for m in messages], before
 
     def delete_asset(self, asset_id: str) -> bool:
         with self.db.session() as s:

@@ -13,11 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.media.config import MediaSettings, media_settings_of
-from services.media.domain import library, uploads
+from services.media.domain import extras, library, uploads
 from services.media.models import metadata
 from services.media.pipeline import Pipeline
 from shared.errors import InvalidInput, NotFound
@@ -32,6 +31,7 @@ from shared.runtime.dependencies import (
 )
 from shared.runtime.events import EventHandler
 from shared.runtime.health import service_health
+from shared.runtime.rpc import rpc
 
 log = logging.getLogger(__name__)
 URL_TTL = timedelta(hours=6)
@@ -93,6 +93,7 @@ class MediaService:
     ) -> dict[str, Any]:
         """direct: the caller stores the whole file with one put (form upload), no multipart."""
         s = self.media_settings
+        extras.options_from_meta(meta)  # a wrong logo or flag is a 422 now, not a surprise later
         upload_id = new_id()
         multipart_id = None
         if 0 < length <= s.max_upload_bytes and not direct:
@@ -263,6 +264,30 @@ class MediaService:
             cancelled = library.cancel(session, asset_id, profiles)
             library.settle_asset(session, asset_id)
         return cancelled
+
+    @rpc
+    def set_subtitles(self, asset_id: str, data_b64: str, lang: str = "vi") -> dict[str, Any]:
+        """The clip's subtitles (SRT or WebVTT bytes, base64): web carries them, social burns
+        them in when the clip's burn_subtitles option is on."""
+        import base64
+        import binascii
+
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("the subtitle data must be base64", "file") from None
+        return self.pipeline.set_subtitles(asset_id, data, lang)
+
+    @rpc
+    def delete_subtitles(self, asset_id: str) -> dict[str, Any]:
+        return self.pipeline.delete_subtitles(asset_id)
+
+    @rpc
+    def set_options(
+        self, asset_id: str, logo: str | None = None, burn_subtitles: bool | None = None
+    ) -> dict[str, Any]:
+        """logo: 'default' | 'none' | a key under branding/; burn_subtitles: into social."""
+        return self.pipeline.set_options(asset_id, logo, burn_subtitles)
 
     @rpc
     def delete_asset(self, asset_id: str) -> bool:

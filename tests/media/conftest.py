@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import select
 
@@ -54,8 +55,27 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
        str(d / "interlaced.mp4"))  # fmt: skip
     ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", *tone, "-c:v", "libx264",
        "-preset", "ultrafast", "-c:a", "aac", str(d / "slow.mp4"))  # fmt: skip
+    # a phone's HDR-era clip: HEVC Main 10 (10-bit 4:2:0)
+    ff("-f", "lavfi", "-i", "testsrc2=s=480x270:r=25:d=2", *tone, "-c:v", "libx265",
+       "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-x265-params", "log-level=error",
+       "-tag:v", "hvc1", "-c:a", "aac", "-shortest", str(d / "tenbit.mp4"))  # fmt: skip
+    # a phone in low light: 30 fps for a second, then every other frame (15 fps), timestamps kept
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=2", *tone, "-vf",
+       "select='lt(n\\,30)+not(mod(n\\,2))'", "-fps_mode", "vfr", "-c:v", "libx264",
+       "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(d / "vfr.mp4"))  # fmt: skip
+    # a still grey picture (frame differences show only what loa drew on it) and two logos
+    ff("-f", "lavfi", "-i", "color=c=0x808080:s=480x270:r=25:d=2", *tone, "-c:v", "libx264",
+       "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(d / "grey.mp4"))  # fmt: skip
+    for name, colour in (("logo_red", "red"), ("logo_blue", "blue")):
+        ff("-f", "lavfi", "-i", f"color=c={colour}:s=64x64,format=rgba", "-frames:v", "1",
+           str(d / f"{name}.png"))  # fmt: skip
     whole = (d / "landscape.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    # cut off after a front index (moov first): ffprobe is happy, the end is missing
+    ff("-i", str(d / "landscape.mp4"), "-c", "copy", "-movflags", "+faststart",
+       str(d / "faststart.mp4"))  # fmt: skip
+    front = (d / "faststart.mp4").read_bytes()
+    (d / "truncated_front_index.mp4").write_bytes(front[: len(front) * 6 // 10])
     (d / "report.mp4").write_bytes(
         b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n" * 50
     )
@@ -96,6 +116,8 @@ class MediaEnv:
     store: Any
     db: Any
     containers: list[Any]
+    http: requests.Session
+    """Calls the gateway as a signed-in media editor (bearer token)."""
 
     def rpc(self) -> ServiceRpcProxy:
         return ServiceRpcProxy("media", nameko_config(self.settings))
@@ -104,17 +126,28 @@ class MediaEnv:
         with self.rpc() as proxy:
             return getattr(proxy, method)(*args, **kwargs)
 
+    def poll(self, method: str, *args: Any) -> Any:
+        """An RPC call for a polling loop: a broker that is briefly away (another suite on the
+        same RabbitMQ restarting it) is a 'not yet', not a failure; the services reconnect."""
+        from amqp.exceptions import AMQPError
+        from kombu.exceptions import OperationalError
+
+        try:
+            return self.call(method, *args)
+        except (OSError, OperationalError, AMQPError):
+            return None
+
     def upload_done(self, upload_id: str, timeout: float = 60) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
-            up = self.call("upload_get", upload_id)
-            return up if up["state"] in ("done", "duplicate", "rejected") else None
+            up = self.poll("upload_get", upload_id)
+            return up if up and up["state"] in ("done", "duplicate", "rejected") else None
 
         return dict(wait_until(finished, timeout, interval=0.2, what=f"upload {upload_id}"))
 
     def asset_settled(self, asset_id: str, timeout: float = 120) -> dict[str, Any]:
         def settled() -> dict[str, Any] | None:
-            a = self.call("get_asset", asset_id)
-            return a if a["status"] in ("ready", "partial") else None
+            a = self.poll("get_asset", asset_id)
+            return a if a and a["status"] in ("ready", "partial") else None
 
         return dict(wait_until(settled, timeout, interval=0.3, what=f"asset {asset_id} settled"))
 
@@ -197,6 +230,11 @@ def media_env_factory(make_settings: Any, container_factory: Any, tmp_path: Path
             containers.append(c)
         store = make_object_store(settings)
         store.ping()
+        http = requests.Session()
+        if gateway:
+            from services.gateway.auth.testing import bearer
+
+            http.headers.update(bearer(settings, "editor"))
         env = MediaEnv(
             settings=settings,
             media=media,
@@ -204,6 +242,7 @@ def media_env_factory(make_settings: Any, container_factory: Any, tmp_path: Path
             store=store,
             db=database_for(settings, "media", media_metadata),
             containers=containers,
+            http=http,
         )
         made.append(env)
         return env

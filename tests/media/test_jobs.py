@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import requests
 from sqlalchemy import func, select
 
 from services.media.models import renditions
@@ -36,7 +35,7 @@ def test_failed_job_says_why_and_retry_never_duplicates(
     assert list(env.store.list(f"assets/{asset_id}/")) == []  # nothing half-made is visible
 
     ffmpeg_wrapper["fail"].unlink()
-    answer = requests.post(
+    answer = env.http.post(
         f"{env.base}/api/media/assets/{asset_id}/retry",
         json={"profiles": ["preview"]},
         timeout=10,
@@ -44,11 +43,11 @@ def test_failed_job_says_why_and_retry_never_duplicates(
     assert answer.status_code == 202 and answer.json() == {"retried": ["preview"]}
     wait_until(lambda: job(env.call("get_asset", asset_id), "preview")["state"] == "done", 60)
     # a second retry of a finished job is refused; bulk retry picks up the rest
-    again = requests.post(
+    again = env.http.post(
         f"{env.base}/api/media/assets/{asset_id}/retry", json={"profiles": ["preview"]}, timeout=10
     )
     assert again.status_code == 409
-    bulk = requests.post(f"{env.base}/api/media/retry-failed", timeout=10)
+    bulk = env.http.post(f"{env.base}/api/media/retry-failed", timeout=10)
     assert bulk.json() == {"retried": {asset_id: ["thumbnails"]}}
     asset = env.asset_settled(asset_id)
     assert asset["status"] == "ready"
@@ -70,7 +69,7 @@ def test_progress_queue_position_cancel_and_delete(
     asset_id = upload(env, clips["slow"])
 
     def running_with_progress() -> dict[str, Any] | None:
-        a = requests.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
+        a = env.http.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
         p = job(a, "preview")
         return a if p["state"] == "running" and p["percent"] > 0 else None
 
@@ -80,7 +79,7 @@ def test_progress_queue_position_cancel_and_delete(
     web = job(asset, "web")
     assert web["state"] == "queued" and web["queue_position"] == 1
 
-    cancelled = requests.post(f"{env.base}/api/media/assets/{asset_id}/cancel", timeout=10)
+    cancelled = env.http.post(f"{env.base}/api/media/assets/{asset_id}/cancel", timeout=10)
     assert sorted(cancelled.json()["cancelled"]) == ["preview", "web"]
     asset = env.asset_settled(asset_id)
     assert {j["state"] for j in asset["jobs"]} == {"cancelled"}
@@ -88,22 +87,22 @@ def test_progress_queue_position_cancel_and_delete(
     wait_until(lambda: not list(env.store.list(f"assets/{asset_id}/")), 10, what="no outputs")
 
     ffmpeg_wrapper["slow"].unlink()
-    retried = requests.post(f"{env.base}/api/media/assets/{asset_id}/retry", timeout=10)
+    retried = env.http.post(f"{env.base}/api/media/assets/{asset_id}/retry", timeout=10)
     assert sorted(retried.json()["retried"]) == ["preview", "web"]
     asset = env.asset_settled(asset_id)
     assert asset["status"] == "ready"
     original = asset["original_key"]
 
-    gone = requests.delete(f"{env.base}/api/media/assets/{asset_id}", timeout=10)
+    gone = env.http.delete(f"{env.base}/api/media/assets/{asset_id}", timeout=10)
     assert gone.status_code == 204
-    after = requests.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
+    after = env.http.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
     assert after["status"] == "deleted" and after["renditions"] == []
     assert list(env.store.list(f"assets/{asset_id}/")) == []
     assert not env.store.exists(original)
     assert [e["asset_id"] for e in env.events("media.asset_deleted")] == [asset_id]
-    listed = requests.get(f"{env.base}/api/media/assets", timeout=10).json()
+    listed = env.http.get(f"{env.base}/api/media/assets", timeout=10).json()
     assert listed["items"] == []
-    assert requests.get(f"{env.base}/api/media/assets?status=nope", timeout=10).status_code == 422
+    assert env.http.get(f"{env.base}/api/media/assets?status=nope", timeout=10).status_code == 422
 
 
 def test_a_worker_killed_mid_encode_leaves_nothing_and_another_finishes(

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.media.conftest import FFMPEG, ebur128, ffprobe
 
 
 def upload(env: Any, clip: Path) -> str:
-    sent = requests.post(
+    sent = env.http.post(
         f"{env.base}/api/media/assets",
         files={"file": (clip.name, clip.read_bytes(), "video/mp4")},
         data={"title": f"Clip {clip.stem}"},
@@ -32,7 +31,7 @@ def fetch(env: Any, rendition: dict[str, Any], tmp: Path) -> str:
     """Download through the URL the API hands out (signed local link or presigned S3)."""
     path = tmp / rendition["key"].replace("/", "_")
     url = rendition["play_url"] if "play_url" in rendition else rendition["url"]
-    body = requests.get(url, timeout=30)
+    body = env.http.get(url, timeout=30)
     assert body.status_code == 200, (url, body.text[:200])
     path.write_bytes(body.content)
     return str(path)
@@ -71,7 +70,7 @@ def test_every_profile_from_one_clip(
     assert asset["status"] == "ready", [(j["profile"], j["reason"]) for j in asset["jobs"]]
     assert [j["profile"] for j in asset["jobs"]][0] == "preview"  # queued first
     assert all(j["state"] == "done" and j["percent"] == 100 for j in asset["jobs"])
-    detail = requests.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
+    detail = env.http.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
     r = by_name(detail)
 
     preview = ffprobe(fetch(env, r["preview/mp4"], tmp_path))
@@ -79,16 +78,16 @@ def test_every_profile_from_one_clip(
     assert video(preview)["codec_name"] == "h264"
 
     # web: rungs at or below the 480p source only, one master, segments of about 4 s
-    master = requests.get(r["web/hls"]["play_url"], timeout=10).text
+    master = env.http.get(r["web/hls"]["play_url"], timeout=10).text
     assert "RESOLUTION=854x480" in master and "RESOLUTION=640x360" in master
     assert "1280x720" not in master and "1920x1080" not in master
-    rung = requests.get(r["web/hls_480p"]["play_url"], timeout=10)
+    rung = env.http.get(r["web/hls_480p"]["play_url"], timeout=10)
     assert rung.status_code == 200 and "#EXT-X-ENDLIST" in rung.text
     segment = re.search(r"^(seg_\d+\.ts)$", rung.text, re.M)
     assert segment, rung.text
     seg_url = r["web/hls_480p"]["play_url"].rsplit("/", 1)[0] + "/" + segment.group(1)
     seg_path = tmp_path / "seg.ts"
-    seg_path.write_bytes(requests.get(seg_url, timeout=10).content)
+    seg_path.write_bytes(env.http.get(seg_url, timeout=10).content)
     seg = ffprobe(str(seg_path))
     assert video(seg)["height"] == 480 and audio(seg)["codec_name"] == "aac"
     mp4 = ffprobe(fetch(env, r["web/mp4"], tmp_path))
@@ -133,7 +132,7 @@ def test_every_profile_from_one_clip(
     assert luma_average(poster) > 30
     sprite = ffprobe(fetch(env, r["thumbnails/sprite"], tmp_path))
     assert video(sprite)["width"] == 160 * 2 and video(sprite)["height"] == 90
-    vtt = requests.get(r["thumbnails/vtt"]["play_url"], timeout=10).text
+    vtt = env.http.get(r["thumbnails/vtt"]["play_url"], timeout=10).text
     assert vtt.startswith("WEBVTT")
     assert "00:00:00.000 --> 00:00:01.000\nsprite.jpg#xywh=0,0,160,90" in vtt
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import wait_until
+
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
 
@@ -22,17 +24,17 @@ def sha1(data: bytes) -> str:
     return "sha1 " + base64.b64encode(hashlib.sha1(data).digest()).decode()
 
 
-def create(base: str, length: int, filename: str = "clip.mp4", **headers: str) -> requests.Response:
+def create(env: Any, length: int, filename: str = "clip.mp4", **headers: str) -> requests.Response:
     meta = f"filename {b64(filename)},filetype {b64('video/mp4')},title {b64('Họp báo quý I')}"
-    return requests.post(
-        f"{base}/api/media/uploads",
+    return env.http.post(
+        f"{env.base}/api/media/uploads",
         headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": meta, **headers},
         timeout=30,
     )
 
 
-def patch(url: str, offset: int, data: bytes, **headers: str) -> requests.Response:
-    return requests.patch(
+def patch(env: Any, url: str, offset: int, data: bytes, **headers: str) -> requests.Response:
+    return env.http.patch(
         url,
         data=data,
         headers={**TUS, **OCTETS, "Upload-Offset": str(offset), **headers},
@@ -49,7 +51,7 @@ def test_tus_upload_resumes_checks_and_becomes_an_asset(
     data = clips["big"].read_bytes()
     assert len(data) > 12 * 1024 * 1024
 
-    options = requests.options(f"{base}/api/media/uploads", timeout=10)
+    options = env.http.options(f"{base}/api/media/uploads", timeout=10)
     assert options.status_code == 204
     assert options.headers["Tus-Version"] == "1.0.0"
     assert set(options.headers["Tus-Extension"].split(",")) >= {
@@ -58,18 +60,18 @@ def test_tus_upload_resumes_checks_and_becomes_an_asset(
     assert "sha1" in options.headers["Tus-Checksum-Algorithm"].split(",")
     assert int(options.headers["Tus-Max-Size"]) == env.media.max_upload_bytes
 
-    wrong = requests.post(
+    wrong = env.http.post(
         f"{base}/api/media/uploads",
         headers={"Tus-Resumable": "0.2.2", "Upload-Length": "10"},
         timeout=10,
     )
     assert wrong.status_code == 412 and wrong.headers["Tus-Version"] == "1.0.0"
-    too_big = create(base, env.media.max_upload_bytes + 1)
+    too_big = create(env, env.media.max_upload_bytes + 1)
     assert too_big.status_code == 413 and too_big.headers["Tus-Resumable"] == "1.0.0"
 
     # creation-with-upload: the first 1 MiB travels with the POST
     first = data[: 1024 * 1024]
-    made = requests.post(
+    made = env.http.post(
         f"{base}/api/media/uploads",
         data=first,
         headers={
@@ -85,30 +87,30 @@ def test_tus_upload_resumes_checks_and_becomes_an_asset(
     assert made.headers["Upload-Offset"] == str(len(first))
     assert "GMT" in made.headers["Upload-Expires"]
 
-    head = requests.head(url, headers=TUS, timeout=10)
+    head = env.http.head(url, headers=TUS, timeout=10)
     assert head.status_code == 200
     assert head.headers["Upload-Offset"] == str(len(first))
     assert head.headers["Upload-Length"] == str(len(data))
     assert head.headers["Cache-Control"] == "no-store"
 
     # wrong offset, wrong type, bad checksum: nothing stored
-    assert patch(url, 0, data[:10]).status_code == 409
-    bad_type = requests.patch(
+    assert patch(env, url, 0, data[:10]).status_code == 409
+    bad_type = env.http.patch(
         url, data=b"x", headers={**TUS, "Upload-Offset": str(len(first))}, timeout=10
     )
     assert bad_type.status_code == 415
     chunk = data[len(first) : len(first) + 3 * 1024 * 1024]
-    mismatch = patch(url, len(first), chunk, **{"Upload-Checksum": sha1(b"something else")})
+    mismatch = patch(env, url, len(first), chunk, **{"Upload-Checksum": sha1(b"something else")})
     assert mismatch.status_code == 460
-    assert requests.head(url, headers=TUS, timeout=10).headers["Upload-Offset"] == str(len(first))
-    unsupported = patch(url, len(first), chunk, **{"Upload-Checksum": "crc99 AAAA"})
+    assert env.http.head(url, headers=TUS, timeout=10).headers["Upload-Offset"] == str(len(first))
+    unsupported = patch(env, url, len(first), chunk, **{"Upload-Checksum": "crc99 AAAA"})
     assert unsupported.status_code == 400
 
     # resume in uneven chunks (3 MiB: below a storage part; 6 MiB: above), with checksums
     offset = len(first)
     for size in (3 * 1024 * 1024, 6 * 1024 * 1024, len(data)):
         piece = data[offset : offset + size]
-        done = patch(url, offset, piece, **{"Upload-Checksum": sha1(piece)})
+        done = patch(env, url, offset, piece, **{"Upload-Checksum": sha1(piece)})
         assert done.status_code == 204, done.text
         offset += len(piece)
         assert done.headers["Upload-Offset"] == str(offset)
@@ -117,7 +119,13 @@ def test_tus_upload_resumes_checks_and_becomes_an_asset(
     upload_id = url.rsplit("/", 1)[1]
     status = env.upload_done(upload_id)
     assert status["state"] == "done", status
-    asset = env.call("get_asset", status["asset_id"])
+    # the loudness (a decode of all the audio) is measured once the asset and its preview job
+    # exist, so the preview does not wait for it
+    asset = wait_until(
+        lambda: (a := env.call("get_asset", status["asset_id"]))["probe"]["loudness"] and a,
+        30,
+        what="loudness measured",
+    )
     assert asset["sha256"] == hashlib.sha256(data).hexdigest()
     assert asset["size"] == len(data)
     assert asset["filename"] == "Họp báo.mp4"  # a name, never a path
@@ -134,7 +142,7 @@ def test_tus_upload_resumes_checks_and_becomes_an_asset(
     assert [e["asset_id"] for e in uploaded] == [asset["id"]]
 
     # the same bytes again (plain form upload) are the same asset, not a second one
-    again = requests.post(
+    again = env.http.post(
         f"{base}/api/media/assets",
         files={"file": ("copy.mp4", data, "video/mp4")},
         data={"title": "copy"},
@@ -151,17 +159,17 @@ def test_tus_upload_resumes_checks_and_becomes_an_asset(
 def test_termination_unknown_and_expiry(media_env_factory: Any) -> None:
     env = media_env_factory(profiles="preview", upload_expiry_s=60)
     base = env.base
-    made = create(base, 6 * 1024 * 1024)
+    made = create(env, 6 * 1024 * 1024)
     url = made.headers["Location"]
-    assert patch(url, 0, b"a" * 1000).status_code == 204
-    assert requests.delete(url, headers=TUS, timeout=10).status_code == 204
-    assert requests.head(url, headers=TUS, timeout=10).status_code == 410
-    assert patch(url, 1000, b"b").status_code == 410
+    assert patch(env, url, 0, b"a" * 1000).status_code == 204
+    assert env.http.delete(url, headers=TUS, timeout=10).status_code == 204
+    assert env.http.head(url, headers=TUS, timeout=10).status_code == 410
+    assert patch(env, url, 1000, b"b").status_code == 410
     assert list(env.store.list(f"uploads/{url.rsplit('/', 1)[1]}/")) == []
-    missing = requests.head(f"{base}/api/media/uploads/nope-nope", headers=TUS, timeout=10)
+    missing = env.http.head(f"{base}/api/media/uploads/nope-nope", headers=TUS, timeout=10)
     assert missing.status_code == 404
     # an upload past its expiry answers 410 at once and the sweeper removes its bytes
-    late = create(base, 100).headers["Location"]
+    late = create(env, 100).headers["Location"]
     upload_id = late.rsplit("/", 1)[1]
     from sqlalchemy import update
 
@@ -170,8 +178,8 @@ def test_termination_unknown_and_expiry(media_env_factory: Any) -> None:
 
     with env.db.session() as s:
         s.execute(update(uploads).where(uploads.c.id == upload_id).values(expires_at=now()))
-    assert requests.head(late, headers=TUS, timeout=10).status_code == 410
-    assert patch(late, 0, b"x").status_code == 410
+    assert env.http.head(late, headers=TUS, timeout=10).status_code == 410
+    assert patch(env, late, 0, b"x").status_code == 410
     env.call("expire_uploads")
     assert env.call("upload_get", upload_id)["state"] == "expired"
 
@@ -181,6 +189,7 @@ def test_termination_unknown_and_expiry(media_env_factory: Any) -> None:
     [
         ("report", "not a video or audio file"),
         ("truncated", "cut off"),
+        ("truncated_front_index", "cut off"),
         ("empty", "empty"),
     ],
 )
@@ -189,7 +198,7 @@ def test_unusable_files_are_rejected_with_a_reason_and_removed(
 ) -> None:
     env = media_env_factory(gateway=True, profiles="preview")
     data = clips[clip].read_bytes()
-    sent = requests.post(
+    sent = env.http.post(
         f"{env.base}/api/media/assets",
         files={"file": (f"{clip}.mp4", data, "video/mp4")},
         timeout=30,
@@ -207,7 +216,7 @@ def test_a_clip_over_the_duration_limit_is_rejected(
     media_env_factory: Any, clips: dict[str, Path]
 ) -> None:
     env = media_env_factory(profiles="preview", max_duration_s=1.0)
-    sent = requests.post(
+    sent = env.http.post(
         f"{env.base}/api/media/assets",
         files={"file": ("long.mp4", clips["landscape"].read_bytes(), "video/mp4")},
         timeout=30,

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
+from services.gateway.auth.policy import MEDIA_WRITE
 from services.gateway.http import RequestContext, json_response, problem_response, route
 from shared.errors import BadRequest, Conflict, LoaError, NotFound, PayloadTooLarge
 from shared.runtime.rpc import as_loa_error
@@ -461,8 +462,9 @@ def form_upload(ctx: RequestContext) -> Any:
     size = stream.tell()
     stream.seek(0)
     meta = {"filename": file.filename or "upload", "filetype": file.mimetype or ""}
-    if req.form.get("title"):
-        meta["title"] = req.form["title"]
+    for name in ("title", "logo", "burn_subtitles"):  # logo, burn_subtitles: per-clip options
+        if req.form.get(name):
+            meta[name] = req.form[name]
     upload = ctx.services.call("media", "upload_create", size, meta, True)
     if size:
         ctx.store.put(
@@ -594,6 +596,71 @@ def asset_file(ctx: RequestContext, asset_id: str, profile: str, path: str) -> R
     response = Response(ctx.store.open(key), mimetype=info.content_type, direct_passthrough=True)
     response.headers["Content-Length"] = str(info.size)
     return response
+
+
+# --------------------------------------------------------------------------------- extras
+
+SUBTITLE_TYPES = ("text/vtt", "application/x-subrip", "text/srt", "text/plain", "")
+
+
+@route(
+    "PUT",
+    "/api/media/assets/<asset_id>/subtitles",
+    summary="Attach the clip's subtitles (SRT or WebVTT body); web and social are made again",
+    tags=TAGS,
+    request_content_type="text/vtt",
+    query={"lang": "language code (default vi)"},
+    responses={200: "Stored", 413: "Too large", 422: "Not a subtitle file"},
+    roles=MEDIA_WRITE,
+)
+def put_subtitles(ctx: RequestContext, asset_id: str) -> Any:
+    """The body is the file itself (UTF-8, UTF-16 with BOM or Windows-1258). Web carries it as a
+    WebVTT track (HLS) and a text track (MP4); social burns it in when burn_subtitles is on."""
+    req = ctx.request
+    if (req.mimetype or "") not in SUBTITLE_TYPES:
+        raise UnsupportedContentType(
+            "send the SRT or WebVTT file as text/vtt or application/x-subrip", "Content-Type"
+        )
+    limit = 2 * 1024 * 1024
+    if (req.content_length or 0) > limit:
+        raise PayloadTooLarge(f"subtitle files are limited to {limit // 1024} KiB", "file")
+    data = req.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"subtitle files are limited to {limit // 1024} KiB", "file")
+    lang = req.args.get("lang") or "vi"
+    encoded = base64.b64encode(data).decode("ascii")
+    return ctx.services.call("media", "set_subtitles", asset_id, encoded, lang)
+
+
+@route(
+    "DELETE",
+    "/api/media/assets/<asset_id>/subtitles",
+    summary="Remove the clip's subtitles; web (and social if burnt in) are made again",
+    tags=TAGS,
+    roles=MEDIA_WRITE,
+)
+def delete_subtitles(ctx: RequestContext, asset_id: str) -> Any:
+    return ctx.services.call("media", "delete_subtitles", asset_id)
+
+
+class AssetOptions(BaseModel):
+    logo: str | None = Field(
+        None, description="'default' (the center's logo), 'none', or an image key under branding/"
+    )
+    burn_subtitles: bool | None = Field(None, description="Burn the subtitles into social")
+
+
+@route(
+    "PATCH",
+    "/api/media/assets/<asset_id>/options",
+    summary="Per-clip logo and subtitle burn-in; the profiles they change are made again",
+    tags=TAGS,
+    request_model=AssetOptions,
+    roles=MEDIA_WRITE,
+)
+def patch_options(ctx: RequestContext, asset_id: str) -> Any:
+    body = ctx.json(AssetOptions)
+    return ctx.services.call("media", "set_options", asset_id, body.logo, body.burn_subtitles)
 
 
 __all__ = ["json_response", "parse_metadata"]

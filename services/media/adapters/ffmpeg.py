@@ -65,6 +65,41 @@ def summarize(stderr_lines: Sequence[str], limit: int = 400) -> str:
     return text[:limit]
 
 
+class DecodeCheck:
+    """A check decode running in its own process (Ffmpeg.start_decode_check)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    decoded_s: float | None = None
+    """How far the decode got (ffmpeg's last 'time='), once errors() returned."""
+
+    def errors(self, timeout: float = 300) -> list[str]:
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return []
+        text = err.decode("utf-8", "replace")
+        reached = re.findall(r"time=\s*(\d+):(\d+):(\d+(?:\.\d+)?)", text)
+        if reached:
+            h, m, sec = reached[-1]
+            self.decoded_s = int(h) * 3600 + int(m) * 60 + float(sec)
+        lines = [
+            x.strip()
+            for x in re.split(r"[\r\n]+", text)
+            if x.strip() and not re.match(r"^(frame|size)=", x.strip())
+        ]
+        if self.proc.returncode != 0 and not lines:
+            lines = [f"ffmpeg exited with code {self.proc.returncode}"]
+        return lines
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 class Ffmpeg:
     """The two binaries and how to call them."""
 
@@ -94,13 +129,15 @@ class Ffmpeg:
             raise FfmpegError(summarize(lines), done.returncode)
         return dict(json.loads(done.stdout or b"{}"))
 
-    def decode_errors(self, source: str, start_s: float, length_s: float) -> list[str]:
-        """Errors met decoding a stretch of the file (a cut-off file fails near its end)."""
+    def start_decode_check(self, source: str, start_s: float, length_s: float) -> DecodeCheck:
+        """Decode a stretch of the file in a process of its own (a cut-off file fails near its
+        end); collect with .errors() once the caller has done its own work meanwhile."""
         cmd = [
             self.ffmpeg,
             "-nostdin",
             "-v",
             "error",
+            "-stats",  # the last 'time=' says how far it got: a cut-off file stops short
             "-ss",
             f"{max(start_s, 0):.3f}",
             "-i",
@@ -111,11 +148,17 @@ class Ffmpeg:
             "null",
             "-",
         ]
-        done = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
-        lines = [x for x in done.stderr.decode("utf-8", "replace").splitlines() if x.strip()]
-        if done.returncode != 0 and not lines:
-            lines = [f"ffmpeg exited with code {done.returncode}"]
-        return lines
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        return DecodeCheck(proc)
+
+    def decode_errors(
+        self, source: str, start_s: float, length_s: float
+    ) -> tuple[list[str], float | None]:
+        """Errors met decoding a stretch of the file, and how far the decode got."""
+        check = self.start_decode_check(source, start_s, length_s)
+        return check.errors(), check.decoded_s
 
     def loudness(self, source: str, stream: str = "0:a:0", timeout: float = 3600) -> Loudness:
         """Measure with the ebur128 filter (true peak at 4x oversampling)."""

@@ -49,6 +49,7 @@ def create_asset(
     original_key: str,
     probe: dict[str, Any],
     upload_id: str,
+    options: dict[str, Any] | None = None,
 ) -> None:
     video = probe.get("video") or {}
     at = now()
@@ -67,6 +68,7 @@ def create_asset(
             width=video.get("display_width"),
             height=video.get("display_height"),
             probe=probe,
+            options=options or {},
             upload_id=upload_id,
             created_at=at,
             updated_at=at,
@@ -94,10 +96,12 @@ def job_row(session: Session, job_id: str) -> Any:
     return session.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
 
-def claim(session: Session, job_id: str, attempt: int) -> Any | None:
+def claim(session: Session, job_id: str, attempt: int, token: str) -> Any | None:
     """Mark the job running if this message is its current attempt and it still wants running.
 
-    A job found 'running' is claimed again: its worker died (the broker redelivered).
+    A job found 'running' is claimed again: its worker died (the broker redelivered). The new
+    claim token makes any older run of the same attempt, if it was in fact still alive, stop
+    at its next progress check and never commit (finish_job wants the current claim).
     """
     done = session.execute(
         update(jobs)
@@ -106,16 +110,31 @@ def claim(session: Session, job_id: str, attempt: int) -> Any | None:
             jobs.c.attempt == attempt,
             jobs.c.state.in_((QUEUED, RUNNING)),
         )
-        .values(state=RUNNING, started_at=now(), percent=0.0, speed=None, eta_s=None, reason=None)
+        .values(
+            state=RUNNING,
+            claim=token,
+            started_at=now(),
+            percent=0.0,
+            speed=None,
+            eta_s=None,
+            reason=None,
+        )
     )
     if not done.rowcount:
         return None
     return job_row(session, job_id)
 
 
-def still_wanted(session: Session, job_id: str, attempt: int) -> bool:
-    row = session.execute(select(jobs.c.state, jobs.c.attempt).where(jobs.c.id == job_id)).first()
-    return row is not None and row.state == RUNNING and row.attempt == attempt
+def still_wanted(session: Session, job_id: str, attempt: int, token: str | None = None) -> bool:
+    row = session.execute(
+        select(jobs.c.state, jobs.c.attempt, jobs.c.claim).where(jobs.c.id == job_id)
+    ).first()
+    return (
+        row is not None
+        and row.state == RUNNING
+        and row.attempt == attempt
+        and (token is None or row.claim == token)
+    )
 
 
 def set_progress(
@@ -141,15 +160,16 @@ def finish_job(
     *,
     reason: str | None = None,
     generation: str | None = None,
+    token: str | None = None,
 ) -> bool:
+    """Only the current attempt's current claim (when token is given) can finish a job."""
     values: dict[str, Any] = {"state": state, "finished_at": now(), "reason": reason}
     if state == DONE:
         values.update(percent=100.0, eta_s=0.0, generation=generation)
-    done = session.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.attempt == attempt, jobs.c.state == RUNNING)
-        .values(**values)
-    )
+    conds = [jobs.c.id == job_id, jobs.c.attempt == attempt, jobs.c.state == RUNNING]
+    if token is not None:
+        conds.append(jobs.c.claim == token)
+    done = session.execute(update(jobs).where(*conds).values(**values))
     return bool(done.rowcount)
 
 
@@ -248,6 +268,7 @@ def asset_detail(session: Session, asset_id: str) -> dict[str, Any]:
         **asset_summary(row),
         "original_key": row.original_key,
         "probe": row.probe,
+        "options": row.options or {},
         "jobs": [job_view(j, positions) for j in job_rows],
         "renditions": [
             {
@@ -401,3 +422,58 @@ def mark_deleted(session: Session, asset_id: str) -> Any:
         )
     )
     return row
+
+
+def set_probe(session: Session, asset_id: str, probe: dict[str, Any]) -> None:
+    """Complete the stored probe (the loudness measured after the asset was made)."""
+    session.execute(
+        update(assets).where(assets.c.id == asset_id).values(probe=probe, updated_at=now())
+    )
+
+
+def set_options(session: Session, asset_id: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Replace the clip's options; returns the previous ones."""
+    row = asset_row(session, asset_id)
+    if row.status == "deleted":
+        raise Conflict("Tài sản đã bị xoá / the asset was deleted", "asset_id")
+    session.execute(
+        update(assets).where(assets.c.id == asset_id).values(options=options, updated_at=now())
+    )
+    return dict(row.options or {})
+
+
+def rerun(session: Session, asset_id: str, profiles: list[str]) -> list[dict[str, Any]]:
+    """Make these profiles again (their inputs changed: subtitles, logo): a new attempt of each
+    existing job whatever its state. A run in progress is superseded: it stops at its next
+    progress check and its outputs never become visible; the published ones stay until the new
+    attempt replaces them."""
+    found = session.execute(
+        select(jobs).where(jobs.c.asset_id == asset_id, jobs.c.profile.in_(profiles))
+    ).all()
+    messages = []
+    for j in found:
+        session.execute(
+            update(jobs)
+            .where(jobs.c.id == j.id, jobs.c.attempt == j.attempt)
+            .values(
+                state=QUEUED,
+                attempt=j.attempt + 1,
+                percent=0.0,
+                speed=None,
+                eta_s=None,
+                reason=None,
+                queued_at=now(),
+                started_at=None,
+                finished_at=None,
+            )
+        )
+        messages.append(
+            {"job_id": j.id, "asset_id": asset_id, "profile": j.profile, "attempt": j.attempt + 1}
+        )
+    if messages:
+        session.execute(
+            update(assets)
+            .where(assets.c.id == asset_id, assets.c.status != "deleted")
+            .values(status="processing", updated_at=now())
+        )
+    return messages

@@ -32,6 +32,9 @@ class VideoInfo(BaseModel):
     display_height: int
     rotation: int = 0
     fps: float
+    """Average frame rate (frames / duration)."""
+    nominal_fps: float | None = None
+    """Base rate (ffprobe's r_frame_rate): a VFR phone clip's 30 while it averages 24."""
     variable_frame_rate: bool = False
     pix_fmt: str | None = None
     bit_depth: int = 8
@@ -140,6 +143,7 @@ def parse(data: dict[str, Any], size: int) -> ProbeResult:
             display_height=width if swap else height,
             rotation=rotation,
             fps=round(fps, 3),
+            nominal_fps=round(real, 3) if real else None,
             variable_frame_rate=bool(avg and real and abs(avg - real) > 0.01 * real),
             pix_fmt=v.get("pix_fmt"),
             bit_depth=_bit_depth(v),
@@ -181,8 +185,26 @@ def reason_for_probe_failure(tool_message: str) -> str:
     )
 
 
-def check_usable(probe: ProbeResult, max_duration_s: float, decode_errors: list[str]) -> None:
-    """Rejected unless the clip has a length within limits and decodes to its end."""
+TAIL_S = 2.0
+"""The check decode covers the clip's last seconds."""
+TAIL_SLACK_S = 0.75
+
+
+def tail_start(duration_s: float) -> float:
+    return max(duration_s - TAIL_S, 0.0)
+
+
+def check_usable(
+    probe: ProbeResult,
+    max_duration_s: float,
+    decode_errors: list[str],
+    tail_decoded_s: float | None = None,
+) -> None:
+    """Rejected unless the clip has a length within limits and decodes to its end.
+
+    tail_decoded_s: how much of the last TAIL_S seconds decoded. A file cut off after its index
+    (moov first, as phones' "optimized" exports write it) probes fine and only stops short.
+    """
     if probe.duration_s <= 0:
         raise Rejected("Không xác định được thời lượng / the clip has no duration")
     if probe.duration_s > max_duration_s:
@@ -194,6 +216,12 @@ def check_usable(probe: ProbeResult, max_duration_s: float, decode_errors: list[
     serious = [e for e in decode_errors if _is_serious(e)]
     if serious:
         raise Rejected(reason_for_probe_failure(serious[-1].strip()))
+    expected = probe.duration_s - tail_start(probe.duration_s)
+    if tail_decoded_s is not None and tail_decoded_s < expected - TAIL_SLACK_S:
+        raise Rejected(
+            "Tệp bị cắt cụt (tải lên dở hoặc ghi hình chưa xong) / the file is cut off: its last "
+            f"{expected - tail_decoded_s:.1f}s cannot be read; upload the complete file"
+        )
 
 
 def _is_serious(line: str) -> bool:
