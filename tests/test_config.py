@@ -15,8 +15,12 @@ from tests.conftest import ROOT
 def run_loa(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
     return subprocess.run(
-        [str(ROOT / ".venv/bin/loa"), *args], env={**clean, **env}, cwd=cwd,
-        capture_output=True, text=True, timeout=60,
+        [str(ROOT / ".venv/bin/loa"), *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -112,9 +112,7 @@ class ConfirmingPublisher:
                     )
                     self._unconfirmed.add(self._next_tag)
                     self._next_tag += 1
-                    self._channel.basic_publish(
-                        msg, exchange=m.exchange, routing_key=m.routing_key
-                    )
+                    self._channel.basic_publish(msg, exchange=m.exchange, routing_key=m.routing_key)
             finally:
                 transport._write = original_write
             original_write(bytes(pending))

@@ -109,9 +109,7 @@ class ElasticsearchIndex(SearchIndex):
     def _physical(self, n: int) -> str:
         return f"{self.alias}-v{n}"
 
-    def _create(
-        self, name: str, aliases: dict[str, Any] | None = None, bulk: bool = False
-    ) -> None:
+    def _create(self, name: str, aliases: dict[str, Any] | None = None, bulk: bool = False) -> None:
         """`bulk`: no periodic refresh while it is filled by a rebuild (much faster loading)."""
         settings = {**SETTINGS, "refresh_interval": "-1"} if bulk else SETTINGS
         self.client.indices.create(
@@ -133,8 +131,9 @@ class ElasticsearchIndex(SearchIndex):
     def _wait_ready(self, index: str) -> None:
         """Created is not ready: wait until the primary shard serves, whoever created it (a
         just-created index reports "yellow" before its primary is even allocated)."""
-        self.client.cluster.health(index=index, wait_for_status="yellow",
-                                   wait_for_active_shards="1", timeout="30s")
+        self.client.cluster.health(
+            index=index, wait_for_status="yellow", wait_for_active_shards="1", timeout="30s"
+        )
 
     def ping(self) -> None:
         try:
