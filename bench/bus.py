@@ -250,6 +250,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--steady-seconds", type=int, default=10)
+    parser.add_argument(
+        "--only-steady", action="store_true", help="only the steady-rate latency run"
+    )
     parser.add_argument("--consume-loa", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--consume-raw", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--consume-noop", nargs=4, help=argparse.SUPPRESS)
@@ -271,6 +274,15 @@ def main() -> None:
 
     prefetch = Settings.model_fields["event_prefetch"].default
     tmp = Path(tempfile.mkdtemp(prefix="loa-bench-"))
+    if args.only_steady:
+        total = args.rate * args.steady_seconds
+        rate, steady = run_loa(total, tmp, per_tx=1, rate=args.rate)
+        print(
+            f"  steady {args.rate} events/s for {args.steady_seconds}s (one event per "
+            f"transaction): achieved {rate:.0f}/s  p50 {pct(steady, 0.5):.1f} ms  "
+            f"p99 {pct(steady, 0.99):.1f} ms"
+        )
+        return
     base_rate, base_lat = run_baseline(args.events, tmp, prefetch)
     loa_rate, loa_lat = run_loa(args.events, tmp, per_tx=100, rate=None)
     noop_rate, noop_lat = run_loa(args.events, tmp, per_tx=100, rate=None, noop=True)
