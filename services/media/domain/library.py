@@ -355,24 +355,7 @@ def retry(session: Session, asset_id: str, profiles: list[str] | None) -> list[d
     for j in found:
         if j.state not in RETRYABLE:
             continue
-        session.execute(
-            update(jobs)
-            .where(jobs.c.id == j.id, jobs.c.attempt == j.attempt)
-            .values(
-                state=QUEUED,
-                attempt=j.attempt + 1,
-                percent=0.0,
-                speed=None,
-                eta_s=None,
-                reason=None,
-                queued_at=now(),
-                started_at=None,
-                finished_at=None,
-            )
-        )
-        messages.append(
-            {"job_id": j.id, "asset_id": asset_id, "profile": j.profile, "attempt": j.attempt + 1}
-        )
+        messages.append(_requeue(session, asset_id, j))
     if messages:
         session.execute(
             update(assets)
@@ -452,24 +435,7 @@ def rerun(session: Session, asset_id: str, profiles: list[str]) -> list[dict[str
     ).all()
     messages = []
     for j in found:
-        session.execute(
-            update(jobs)
-            .where(jobs.c.id == j.id, jobs.c.attempt == j.attempt)
-            .values(
-                state=QUEUED,
-                attempt=j.attempt + 1,
-                percent=0.0,
-                speed=None,
-                eta_s=None,
-                reason=None,
-                queued_at=now(),
-                started_at=None,
-                finished_at=None,
-            )
-        )
-        messages.append(
-            {"job_id": j.id, "asset_id": asset_id, "profile": j.profile, "attempt": j.attempt + 1}
-        )
+        messages.append(_requeue(session, asset_id, j))
     if messages:
         session.execute(
             update(assets)
@@ -477,3 +443,29 @@ def rerun(session: Session, asset_id: str, profiles: list[str]) -> list[dict[str
             .values(status="processing", updated_at=now())
         )
     return messages
+
+
+def _requeue(session: Session, asset_id: str, job: Any) -> dict[str, Any]:
+    """A new attempt of a job, back in the queue from zero; returns its work-queue message.
+    The attempt number in the WHERE clause makes a concurrent requeue of the same job a no-op."""
+    session.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id, jobs.c.attempt == job.attempt)
+        .values(
+            state=QUEUED,
+            attempt=job.attempt + 1,
+            percent=0.0,
+            speed=None,
+            eta_s=None,
+            reason=None,
+            queued_at=now(),
+            started_at=None,
+            finished_at=None,
+        )
+    )
+    return {
+        "job_id": job.id,
+        "asset_id": asset_id,
+        "profile": job.profile,
+        "attempt": job.attempt + 1,
+    }
