@@ -202,15 +202,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="length of the main clip")
     parser.add_argument("--clips-seconds", type=int, default=10, help="length of the 4 clips")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--only-workers", action="store_true", help="only the 1 vs 2 workers part (3)"
+    )
     args = parser.parse_args()
     amqp = private_vhost()
     work = Path(tempfile.mkdtemp(prefix="loa-bench-"))
-    clip = work / "main.mp4"
-    make_clip(clip, args.seconds)
-    print(f"clip: {args.seconds}s 1920x1080 25p, {os.cpu_count()} cores, threads {args.threads}; "
-          f"{load()}")  # fmt: skip
+    if not args.only_workers:
+        clip = work / "main.mp4"
+        make_clip(clip, args.seconds)
+        print(f"clip: {args.seconds}s 1920x1080 25p, {os.cpu_count()} cores, threads "
+              f"{args.threads}; {load()}")  # fmt: skip
+        web_and_preview(args, amqp, work, clip)
+    workers_speedup(args, amqp, work)
 
-    # 1 + 2: one loa worker makes preview then web
+
+def web_and_preview(args: argparse.Namespace, amqp: str, work: Path, clip: Path) -> None:
+    """1 + 2: one loa worker makes preview then web; then the same web command run directly."""
     loa = Loa(work / "one", amqp, workers=1, threads=args.threads, profile_names="preview,web")
     started = time.monotonic()
     cpu_start = children_cpu()
@@ -245,7 +253,9 @@ def main() -> None:
           f"{seconds_between(preview.started_at, preview.finished_at):.1f}s, CPU seconds up to "
           f"the preview {cpu_preview - cpu_start:.1f}; {load()}")  # fmt: skip
 
-    # 3: 4 clips, web only, 1 worker vs 2 workers, every job bounded to 1 thread
+
+def workers_speedup(args: argparse.Namespace, amqp: str, work: Path) -> None:
+    """3: 4 clips, web only, 1 worker vs 2 workers, every job bounded to 1 thread."""
     clips = []
     for i in range(4):
         path = work / f"c{i}.mp4"

@@ -1,4 +1,4 @@
-"""The `loa` command: start, serve, migrate, relay, events dlq, config."""
+"""The `loa` command: start, serve, migrate, relay, events dlq, search rebuild, config."""
 
 from __future__ import annotations
 
@@ -114,6 +114,19 @@ def _cmd_dlq(args: argparse.Namespace) -> None:
                 print(f"  {p.message_id} -> {p.queue}")
 
 
+def _cmd_search(args: argparse.Namespace) -> None:
+    """Rebuild the search index from the owning services (the running search service does it:
+    it owns the index writer and keeps live events flowing into both indexes meanwhile)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from shared.runtime.config import nameko_config
+
+    settings = settings_or_exit()
+    with ClusterRpcProxy(nameko_config(settings), timeout=args.timeout) as cluster:
+        done = cluster.search.rebuild(from_owners=not args.projection_only)
+    print(json.dumps(done, ensure_ascii=False))
+
+
 def settings_classes() -> list[type]:
     """Every settings class: the shared one, and those a single service keeps for itself."""
     from services.media.config import MediaSettings
@@ -172,6 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     rp = dlqs.add_parser("replay", help="send parked messages back to their queue")
     rp.add_argument("ids", nargs="*")
     rp.add_argument("--all", action="store_true")
+    se = sub.add_parser("search", help="the search index")
+    ses = se.add_subparsers(dest="search_command", required=True)
+    rb = ses.add_parser("rebuild", help="rebuild it from media, publishing and feedback")
+    rb.add_argument("--timeout", type=float, default=3600)
+    rb.add_argument(
+        "--projection-only", action="store_true", help="refill from search's own projection"
+    )
     cfg = sub.add_parser("config", help="print the table of environment variables")
     cfg.add_argument("--update-readme", action="store_true", help="write it into README.md")
     args = parser.parse_args(argv)
@@ -183,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         "makemigration": _cmd_makemigration,
         "events": _cmd_dlq,
         "config": _cmd_config,
+        "search": _cmd_search,
     }
     handlers[args.command](args)
 

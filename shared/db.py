@@ -142,6 +142,12 @@ class Database:
 
         return record_event(session, self.metadata, event_type, payload)
 
+    def record_events(self, session: Session, events: list[tuple[str, Any]]) -> list[Envelope]:
+        """record_event for many (type, payload) pairs, inserted with one statement."""
+        from shared.events.outbox import record_events
+
+        return record_events(session, self.metadata, events)
+
     def apply_once(
         self, subscription: str, envelope: Envelope, effect: Callable[[Session], T]
     ) -> tuple[bool, T | None]:

@@ -18,6 +18,7 @@ from services.feedback.domain import (
     attachments,
     catalog,
     channels,
+    export,
     mailbox,
     notify,
     open311,
@@ -30,7 +31,7 @@ from services.feedback.domain.pii import Vault
 from services.feedback.domain.tickets import Actor, Desk, Intake
 from services.feedback.models import metadata
 from shared.config import Settings
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, LoaError
 from shared.runtime.config import settings_of
 from shared.runtime.dependencies import (
     Correlation,
@@ -201,8 +202,51 @@ class FeedbackService:
 
         ticket = self._tx(work)
         if brief:
-            return {k: ticket[k] for k in ("id", "code", "status", "deadline_at")}
+            return {k: ticket[k] for k in BRIEF_FIELDS}
         return ticket
+
+    @rpc
+    def submit_batch(self, intakes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Portal and app submissions gathered by a gateway over a few milliseconds, stored in
+        one transaction (group commit). One answer per item, in order: {"ticket": {id, code,
+        status, deadline_at}} or {"error": {type, detail, field}} for an item refused on its
+        own (the others still go in). Attachments are not taken here (use submit)."""
+        items: list[Intake | LoaError] = []
+        for raw in intakes:
+            try:
+                items.append(_portal_intake(raw))
+            except LoaError as exc:
+                items.append(exc)
+        valid = [i for i in items if isinstance(i, Intake)]
+        desk = self.desk
+        try:
+            stored = iter(self._tx(lambda s: desk.submit_many(s, valid)))
+        except Exception:  # noqa: BLE001 - isolate the item at fault: one transaction each
+            log.warning("batch of %d submissions failed; storing one by one", len(valid))
+            stored = iter(self._submit_each(valid))
+        out: list[dict[str, Any]] = []
+        for item in items:
+            result = item if isinstance(item, LoaError) else next(stored)
+            if isinstance(result, BaseException):
+                out.append({"error": _error_data(result)})
+            else:
+                out.append({"ticket": {k: result[k] for k in BRIEF_FIELDS}})
+        return out
+
+    def _submit_each(self, intakes: list[Intake]) -> list[dict[str, Any] | BaseException]:
+        out: list[dict[str, Any] | BaseException] = []
+        desk = self.desk
+        for intake in intakes:
+
+            def one(session: Any, intake: Intake = intake) -> dict[str, Any] | LoaError:
+                return desk.submit_many(session, [intake])[0]
+
+            try:
+                out.append(self._tx(one))
+            except Exception as exc:  # noqa: BLE001 - this item alone fails
+                log.exception("a portal submission could not be stored")
+                out.append(exc)
+        return out
 
     @rpc
     def lookup(self, code: str) -> dict[str, Any]:
@@ -492,6 +536,36 @@ class FeedbackService:
     @timer(interval=5)
     def periodic(self) -> None:
         self.tick()
+
+    # --- search -------------------------------------------------------------------------
+    @rpc
+    def export_search_documents(self, after: str | None = None, limit: int = 500) -> dict[str, Any]:
+        """Read-only, for a rebuild of the search index: published, anonymized questions and
+        answers (never personal data), in ticket id order, as feedback.answer_published."""
+        with self.db.session() as session:
+            return export.search_documents(session, after, limit)
+
+
+BRIEF_FIELDS = ("id", "code", "status", "deadline_at")
+PORTAL_FIELDS = frozenset(
+    {"channel", "category", "description", "title", "contact", "is_public", "external_ref"}
+)
+
+
+def _portal_intake(raw: Any) -> Intake:
+    """A batch item as an Intake: portal or app, only the fields the portal form has."""
+    if not isinstance(raw, dict) or set(raw) - PORTAL_FIELDS:
+        raise InvalidInput("a batch item has unknown fields", "body")
+    if raw.get("channel", "portal") not in ("portal", "app"):
+        raise InvalidInput("only portal and app submissions come in batches", "channel")
+    return Intake(**{"channel": "portal", **raw})
+
+
+def _error_data(exc: BaseException) -> dict[str, Any]:
+    """An item's error as data the gateway turns back into the same LoaError."""
+    if isinstance(exc, LoaError):
+        return {"type": type(exc).__name__, "detail": exc.detail, "field": exc.field}
+    return {"type": "LoaError", "detail": "the submission could not be stored", "field": None}
 
 
 def _check_month(month: str) -> None:

@@ -52,6 +52,12 @@ assets = Table(
     # processing → ready | partial (some profiles failed) ; deleted
     Column("status", String(20), nullable=False, index=True),
     Column("title", String(500), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("tags", JSON, nullable=False, server_default="[]"),
+    Column("unit_id", String(64), nullable=True, index=True),
+    Column("subtitles_text", Text, nullable=False, server_default=""),  # for search
+    # + 1 on every change search sees (details, ready again): consumers keep the newest
+    Column("version", Integer, nullable=False, server_default="1"),
     Column("filename", String(500), nullable=False),
     Column("content_type", String(200), nullable=False, default=""),
     Column("size", BigInteger, nullable=False),

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.media.adapters.ffmpeg import Cancelled, Ffmpeg, FfmpegError, Loudness, Progress
 from services.media.config import MediaSettings
-from services.media.domain import extras, library, profiles, uploads
+from services.media.domain import details, export, extras, library, profiles, uploads
 from services.media.domain.probe import (
     TAIL_S,
     LoudnessInfo,
@@ -142,6 +142,10 @@ class Pipeline:
         except LoaError:
             options = {}  # checked when the upload was created; never fail an ingest over it
         try:
+            given = details.from_meta(meta)
+        except LoaError:
+            given = {}
+        try:
             with self.db.session() as s:
                 library.create_asset(
                     s,
@@ -155,6 +159,7 @@ class Pipeline:
                     probe=probe.model_dump(mode="json"),
                     upload_id=upload_id,
                     options=options,
+                    details=given,
                 )
                 uploads.finish(s, upload_id, "done", asset_id, None)
                 self.db.record_event(
@@ -593,20 +598,13 @@ class Pipeline:
         status = library.settle_asset(s, asset_id)
         if status != "ready":
             return
+        self._record_ready(s, asset_id)
+
+    def _record_ready(self, s: Any, asset_id: str) -> None:
         asset = library.asset_row(s, asset_id)
         detail = library.asset_detail(s, asset_id)
-        self.db.record_event(
-            s,
-            "media.asset_ready",
-            {
-                "asset_id": asset_id,
-                "title": asset.title,
-                "duration_s": asset.duration_s,
-                "renditions": {
-                    f"{r['profile']}/{r['name']}": r["key"] for r in detail["renditions"]
-                },
-            },
-        )
+        files = {f"{r['profile']}/{r['name']}": r["key"] for r in detail["renditions"]}
+        self.db.record_event(s, "media.asset_ready", export.ready_payload(asset, files))
 
     # ------------------------------------------------------------------ subtitles and options
 
@@ -643,7 +641,10 @@ class Pipeline:
         self.store.put(key, body, size=len(body), content_type="text/vtt")
         digest = hashlib.sha256(body).hexdigest()
         subtitles = {"lang": lang, "key": key, "cues": cues, "sha256": digest}
-        rerun, before = self._change_options(asset_id, lambda o: {**o, "subtitles": subtitles})
+        text = details.subtitles_text(vtt)
+        rerun, before = self._change_options(
+            asset_id, lambda o: {**o, "subtitles": subtitles}, subtitles_text=text
+        )
         old = before.get("subtitles")
         if old and old.get("key") != key:
             self.store.delete(old["key"])
@@ -651,7 +652,7 @@ class Pipeline:
 
     def delete_subtitles(self, asset_id: str) -> dict[str, Any]:
         rerun, before = self._change_options(
-            asset_id, lambda o: {k: v for k, v in o.items() if k != "subtitles"}
+            asset_id, lambda o: {k: v for k, v in o.items() if k != "subtitles"}, subtitles_text=""
         )
         old = before.get("subtitles")
         if old:
@@ -674,13 +675,60 @@ class Pipeline:
             options = library.asset_detail(s, asset_id)["options"]
         return {"options": options, "rerun": rerun}
 
-    def _change_options(self, asset_id: str, change: Any) -> tuple[list[str], dict[str, Any]]:
-        """Apply change(options) in one transaction and queue the profiles it touches."""
+    def update_details(self, asset_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Title, description, tags, unit: a ready asset tells its consumers (search) at once,
+        as a new version; one still processing tells them when it is ready."""
+        checked = details.clean(changes)
+        with self.db.session() as s:
+            row = library.update_details(s, asset_id, checked)
+            if row is not None and row.status == "ready":
+                self._record_ready(s, asset_id)
+            return library.asset_detail(s, asset_id)
+
+    def put_logo(self, name: str, data: bytes) -> dict[str, Any]:
+        """Store a logo image under branding/<name>.<ext>, checked by ffprobe (type, one frame,
+        sensible size); clips then name it in their logo option, LOA_MEDIA_LOGO_KEY may too.
+        Replacing an image of the same name does not re-make clips already encoded with it."""
+        name = extras.check_logo_name(name)
+        if len(data) > extras.LOGO_MAX_BYTES:
+            extras.check_logo_image(data, [])  # the size message
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
+            path = Path(tmp) / "logo.bin"
+            path.write_bytes(data)
+            try:
+                streams = self.ffmpeg.probe(str(path)).get("streams", []) if data else []
+            except FfmpegError:
+                streams = []
+        suffix = extras.check_logo_image(data, streams)
+        key = f"{extras.LOGO_PREFIX}{name}{suffix}"
+        for old in self.list_logos():
+            if old["name"] == name and old["key"] != key:
+                self.store.delete(old["key"])
+        content_type = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}[suffix]
+        self.store.put(key, data, size=len(data), content_type=content_type)
+        return {"name": name, "key": key, "size": len(data)}
+
+    def list_logos(self) -> list[dict[str, Any]]:
+        found = []
+        for info in self.store.list(extras.LOGO_PREFIX):
+            stem = Path(info.key).stem
+            default = info.key == self.settings.logo_key
+            found.append({"name": stem, "key": info.key, "size": info.size, "default": default})
+        return sorted(found, key=lambda logo: logo["name"])
+
+    def _change_options(
+        self, asset_id: str, change: Any, subtitles_text: str | None = None
+    ) -> tuple[list[str], dict[str, Any]]:
+        """Apply change(options) in one transaction and queue the profiles it touches (when they
+        are made again the asset is ready again, as a new version, with its subtitles' words)."""
         with self.db.session() as s:
             row = library.asset_row(s, asset_id)
             before = dict(row.options or {})
             after = change(before)
             library.set_options(s, asset_id, after)
+            if subtitles_text is not None:
+                library.set_subtitles_text(s, asset_id, subtitles_text)
             touched = extras.affected_profiles(
                 before, after, self.settings.logo_profile_list, self.settings.logo_key
             )
@@ -694,7 +742,10 @@ class Pipeline:
             row = library.mark_deleted(s, asset_id)
             if row is None:
                 return False
-            self.db.record_event(s, "media.asset_deleted", {"asset_id": asset_id})
+            version = library.asset_row(s, asset_id).version
+            self.db.record_event(
+                s, "media.asset_deleted", {"asset_id": asset_id, "version": version}
+            )
         if row.original_key:
             self.store.delete(row.original_key)
         self.store.delete_prefix(f"assets/{asset_id}/")

@@ -16,7 +16,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from services.media.config import MediaSettings, media_settings_of
-from services.media.domain import extras, library, uploads
+from services.media.domain import details, export, extras, library, uploads
 from services.media.models import metadata
 from services.media.pipeline import Pipeline
 from shared.errors import InvalidInput, NotFound
@@ -94,6 +94,7 @@ class MediaService:
         """direct: the caller stores the whole file with one put (form upload), no multipart."""
         s = self.media_settings
         extras.options_from_meta(meta)  # a wrong logo or flag is a 422 now, not a surprise later
+        details.from_meta(meta)
         upload_id = new_id()
         multipart_id = None
         if 0 < length <= s.max_upload_bytes and not direct:
@@ -290,5 +291,37 @@ class MediaService:
         return self.pipeline.set_options(asset_id, logo, burn_subtitles)
 
     @rpc
+    def update_asset(self, asset_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Title, description, tags, unit_id (only those given)."""
+        if not isinstance(changes, dict):
+            raise InvalidInput("send the fields to change as an object", "body")
+        return self.pipeline.update_details(asset_id, changes)
+
+    @rpc
+    def put_logo(self, name: str, data_b64: str) -> dict[str, Any]:
+        """A logo image (PNG/JPEG/WebP bytes, base64) stored as branding/<name>.<ext>."""
+        import base64
+        import binascii
+
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("the logo data must be base64", "file") from None
+        return self.pipeline.put_logo(name, data)
+
+    @rpc
+    def list_logos(self) -> list[dict[str, Any]]:
+        return self.pipeline.list_logos()
+
+    @rpc
     def delete_asset(self, asset_id: str) -> bool:
         return self.pipeline.delete_asset(asset_id)
+
+    # ------------------------------------------------------------------ search
+
+    @rpc
+    def export_search_documents(self, after: str | None = None, limit: int = 500) -> dict[str, Any]:
+        """Read-only, for a rebuild of the search index: ready and deleted assets in id order,
+        as media.asset_ready / media.asset_deleted payloads. {"items": [...], "next": key}."""
+        with self.db.session() as session:
+            return export.search_documents(session, after, limit)

@@ -48,6 +48,10 @@ items = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+    # a document item's file (a leaflet's PDF): {key, filename, size, sha256, pages, text_status,
+    # text_reason}; and the text read from it, which search indexes (empty when it had none)
+    Column("document", JSON, nullable=True),
+    Column("document_text", Text, nullable=True),
 )
 
 transitions = Table(

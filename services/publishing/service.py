@@ -13,7 +13,15 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 
 from services.publishing.config import ChannelSettings
-from services.publishing.domain import audience, items, plan, portal, schedule
+from services.publishing.domain import (
+    audience,
+    documents,
+    export,
+    items,
+    plan,
+    portal,
+    schedule,
+)
 from services.publishing.domain.dispatch import (
     DispatchConfig,
     Dispatcher,
@@ -325,6 +333,34 @@ class PublishingService:
             return _out(plan.report(s, start, end))
 
     # --- events ---------------------------------------------------------------------------
+    # --- documents (a leaflet's PDF) -------------------------------------------------------
+    @rpc
+    def attach_document(
+        self, item_id: str, filename: str, data_b64: str, actor: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A document item's PDF (base64): stored, and its text read for search. A PDF whose
+        text cannot be read (encrypted, broken, too long) is attached and indexed without it."""
+        import base64
+        import binascii
+
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("file: the PDF data must be base64", "file") from None
+        who = _parse(items.Actor, actor, "actor")
+        with self.db.session() as s:
+            item = documents.attach(s, self.store, item_id, filename, data, who)
+        item.pop("document_text", None)
+        return _out(item)
+
+    # --- search ---------------------------------------------------------------------------
+    @rpc
+    def export_search_documents(self, after: str | None = None, limit: int = 500) -> dict[str, Any]:
+        """Read-only, for a rebuild of the search index: published and withdrawn items and
+        their succeeded deliveries, in item id order, as the events' payloads."""
+        with self.db.session() as s:
+            return _out(export.search_documents(s, after, limit))
+
     @event_handler("publishing.media")
     def on_media(self, event: Envelope) -> None:
         if event.type == "media.asset_ready":

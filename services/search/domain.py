@@ -267,7 +267,8 @@ def change_from_event(
         kind = p.get("kind") if p.get("kind") in ITEM_TYPES else "article"
         status = p.get("status") or "published"
         audience = p.get("audience") or "public"
-        body = "\n".join(x for x in (p.get("summary"), p.get("body_text")) if x)
+        texts = (p.get("summary"), p.get("body_text"), p.get("document_text"))
+        body = "\n".join(x for x in texts if x)
         published_at = p.get("published_at")
         doc = make_doc(
             doc_id=item_doc_id(p["item_id"]),

@@ -1,38 +1,43 @@
 """nameko entrypoints of the search service: parse, call the domain and the index, return.
 
 The index is never a source of truth: events fill it (through the projection, idempotently),
-and `rebuild` recreates it behind its alias without downtime.
+and `rebuild` recreates it from the owning services' exports behind its alias without downtime
+(services/search/rebuild.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from datetime import UTC, datetime, timedelta
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import eventlet
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 
+from services.search import rebuild as rebuilding
 from services.search.domain import change_from_event, parse_query
 from services.search.index.base import SearchIndex
 from services.search.index.factory import make_index
 from services.search.models import metadata
-from services.search.projection import all_ops, apply_change
+from services.search.projection import apply_change
+from shared.errors import Conflict, Unavailable
 from shared.events.envelope import Envelope
 from shared.health import search_check
 from shared.runtime.config import settings_of
 from shared.runtime.dependencies import Correlation, DatabaseProvider, SettingsProvider
 from shared.runtime.events import event_handler
 from shared.runtime.health import service_health
-from shared.runtime.rpc import rpc
+from shared.runtime.rpc import RpcProxy, rpc
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION = "search.index"
 _SQLITE_WRITER = threading.Lock()  # green-aware once eventlet has patched threading
 MAX_WAIT_STEP = 30.0
+OWNER_TIMEOUT = 60.0  # seconds one export page may take before the owner counts as unreachable
+_REBUILDING = threading.Lock()  # one rebuild at a time in this process
 
 
 class IndexProvider(DependencyProvider):
@@ -79,6 +84,9 @@ class SearchService:
     settings = SettingsProvider()
     db = DatabaseProvider("search", metadata)
     indexes = IndexProvider()
+    media_rpc = RpcProxy("media")  # the owners, asked only by a rebuild
+    publishing_rpc = RpcProxy("publishing")
+    feedback_rpc = RpcProxy("feedback")
 
     @event_handler(SUBSCRIPTION)
     def on_event(self, event: Envelope) -> None:
@@ -107,24 +115,47 @@ class SearchService:
         return self.indexes.ready().search(parsed).to_json()
 
     @rpc
-    def rebuild(self) -> dict[str, Any]:
-        """For admins: refill a new versioned index from the projection and switch to it."""
-        index = self.indexes.ready()
-        started = datetime.now(UTC)
-        t0 = time.monotonic()
-        count = 0
+    def rebuild(
+        self,
+        from_owners: bool = True,
+        page_size: int = rebuilding.PAGE_SIZE,
+        owner_timeout: float = OWNER_TIMEOUT,
+    ) -> dict[str, Any]:
+        """For admins: refill the projection from every owning service's export (media,
+        publishing, feedback), then fill a new versioned index and switch the alias to it.
+        `from_owners=False` only refills the index from the projection. An owner that does not
+        answer within `owner_timeout` seconds stops the rebuild (503) before any switch."""
+        if not _REBUILDING.acquire(blocking=False):
+            raise Conflict("a search rebuild is already running in this service", "rebuild")
+        try:
+            index = self.indexes.ready()
+            fetch = self._fetcher(float(owner_timeout)) if from_owners else None
+            report = rebuilding.rebuild(
+                self.db, index, fetch, page_size=int(page_size), writer_lock=self._writer_lock
+            )
+            return report.to_json()
+        finally:
+            _REBUILDING.release()
 
-        def source() -> Any:
-            nonlocal count
-            for op in all_ops(self.db):
-                count += 1
-                yield op
+    def _writer_lock(self) -> AbstractContextManager[Any]:
+        return _SQLITE_WRITER if self.db.is_sqlite else nullcontext()
 
-        # Catch-up covers changes committed while the rebuild read (margin for clock and
-        # in-flight transactions); version checks make re-applying them harmless.
-        catch_up = all_ops(self.db, since=started - timedelta(seconds=30))
-        name = index.rebuild(source(), catch_up=catch_up)
-        return {"index": name, "documents": count, "seconds": round(time.monotonic() - t0, 2)}
+    def _fetcher(self, timeout: float) -> rebuilding.Fetch:
+        proxies = {"media": self.media_rpc, "publishing": self.publishing_rpc,
+                   "feedback": self.feedback_rpc}  # fmt: skip
+
+        def fetch(owner: str, after: str | None, limit: int) -> dict[str, Any]:
+            method = getattr(proxies[owner], rebuilding.EXPORT_METHOD)
+            try:
+                reply = method.call_async(after=after, limit=limit)
+                with eventlet.Timeout(timeout):
+                    return reply.result()  # type: ignore[no-any-return]
+            except UnknownService:
+                raise Unavailable(f"no {owner} service is running") from None
+            except eventlet.Timeout:
+                raise Unavailable(f"no answer within {timeout:.0f}s") from None
+
+        return fetch
 
     @rpc
     def health(self) -> dict[str, Any]:

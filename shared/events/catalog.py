@@ -119,6 +119,7 @@ class ItemPublishedV1(Payload):
     published_at: datetime | None = None
     version: int = Field(ge=1)
     audience: Literal["public", "internal"] = "public"  # internal: staff only (e.g. CBCC bulletin)
+    document_text: str = Field("", max_length=200000)  # a document's file (leaflet PDF), for search
 
 
 class ItemWithdrawnV1(Payload):

@@ -50,3 +50,34 @@ def record_event(
     )
     session.info["events_added"] = True
     return envelope
+
+
+def record_events(
+    session: Session, metadata: MetaData, events: list[tuple[str, Any]]
+) -> list[Envelope]:
+    """record_event for many (type, payload) pairs with one insert statement (batches)."""
+    if not events:
+        return []
+    producer = session.info.get("producer", "unknown")
+    cid = session.info.get("correlation_id")
+    envelopes = [Envelope.new(t, p, producer=producer, correlation_id=cid) for t, p in events]
+    outbox, _ = get_event_tables(metadata)
+    statement = _INSERTS.get(outbox)
+    if statement is None:
+        statement = _INSERTS[outbox] = insert(outbox)
+    now = datetime.now(UTC)
+    session.execute(
+        statement,
+        [
+            {
+                "event_id": e.id,
+                "type": e.type,
+                "version": e.version,
+                "body": e.to_json(),
+                "created_at": now,
+            }
+            for e in envelopes
+        ],
+    )
+    session.info["events_added"] = True
+    return envelopes

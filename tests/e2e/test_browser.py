@@ -18,14 +18,15 @@ def test_console_in_chromium() -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "pytest", str(BROWSER / "console_checks.py"),
+            str(BROWSER / "admin_checks.py"),
             "--confcutdir", str(BROWSER), "-p", "no:nameko", "-p", "no:cacheprovider",
-            "-o", "python_files=console_checks.py", "-o", "timeout=240", "-q", "-rA",
+            "-o", "python_files=*_checks.py", "-o", "timeout=240", "-q", "-rA",
         ],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=900,
     )  # fmt: skip
     print(result.stdout[-20000:])
     print(result.stderr[-5000:], file=sys.stderr)

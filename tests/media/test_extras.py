@@ -45,9 +45,16 @@ def test_logo_and_subtitles_on_web_and_social(
     env = media_env_factory(
         storage="s3", profiles="web,social", ffmpeg_threads=2, logo_key="branding/center.png"
     )
-    for key, clip in (("branding/center.png", "logo_red"), ("branding/blue.png", "logo_blue")):
-        data = clips[clip].read_bytes()
-        env.store.put(key, data, size=len(data), content_type="image/png")
+    data = clips["logo_red"].read_bytes()  # the configured default, put there by an operator
+    env.store.put("branding/center.png", data, size=len(data), content_type="image/png")
+    sent = env.http.put(  # another one, uploaded by an editor through the API
+        f"{env.base}/api/media/logos/blue",
+        data=clips["logo_blue"].read_bytes(),
+        headers={"Content-Type": "image/png"},
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["key"] == "branding/blue.png"
     sent = env.http.post(
         f"{env.base}/api/media/assets",
         files={"file": ("grey.mp4", clips["grey"].read_bytes(), "video/mp4")},
@@ -133,3 +140,48 @@ def test_logo_and_subtitles_on_web_and_social(
         timeout=10,
     )
     assert refused.status_code == 422
+
+
+def test_logo_upload_refuses_what_is_not_a_usable_image(
+    media_env_factory: Any, clips: dict[str, Path]
+) -> None:
+    """The bytes decide (ffprobe), not the Content-Type; names are slugs, never paths; a refused
+    image leaves nothing in storage."""
+    env = media_env_factory(profiles="web")
+    url = f"{env.base}/api/media/logos"
+    png = {"Content-Type": "image/png"}
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    cases = [
+        ("renamed-pdf", pdf, 422, "PNG, JPEG"),
+        ("empty", b"", 422, "empty"),
+        ("huge", b"\x89PNG" + b"\0" * (2 * 1024 * 1024 + 10), 413, "2048 KiB"),
+        ("a video", clips["grey"].read_bytes()[:4096], 422, "name"),
+        ("..hidden", clips["logo_red"].read_bytes(), 422, "name"),
+        ("UPPER", clips["logo_red"].read_bytes(), 422, "name"),
+    ]
+    for name, body, status, words in cases:
+        r = env.http.put(f"{url}/{name}", data=body, headers=png, timeout=30)
+        assert r.status_code == status, (name, r.status_code, r.text)
+        problem = r.json()
+        assert words in problem["detail"], (name, problem)
+    traversal = env.http.put(f"{url}/..%2F..%2Fetc", data=b"x", headers=png, timeout=30)
+    assert traversal.status_code == 404  # never a path: no route matches a name with "/"
+    assert env.http.get(url, timeout=10).json() == {"logos": []}
+    assert list(env.store.list("branding/")) == []
+
+    ok = env.http.put(
+        f"{url}/trung-tam", data=clips["logo_red"].read_bytes(), headers=png, timeout=30
+    )
+    assert ok.status_code == 200, ok.text
+    listed = env.http.get(url, timeout=10).json()["logos"]
+    assert [(logo["name"], logo["key"]) for logo in listed] == [
+        ("trung-tam", "branding/trung-tam.png")
+    ]
+    # an editor's clip may now name it
+    sent = env.http.post(
+        f"{env.base}/api/media/assets",
+        files={"file": ("grey.mp4", clips["grey"].read_bytes(), "video/mp4")},
+        data={"logo": "branding/trung-tam.png"},
+        timeout=30,
+    )
+    assert sent.status_code == 202, sent.text

@@ -7,7 +7,7 @@ ticket instead of opening a new one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -20,6 +20,9 @@ from services.feedback.domain.states import Status
 from services.feedback.domain.tickets import Actor, Desk, Intake
 from services.feedback.models import calls, tickets, webhook_receipts
 from shared.errors import BadRequest, Conflict, NotFound
+
+REPLY_WINDOW = timedelta(days=14)
+"""How long after our answer (or closing) a chat message still belongs to that ticket."""
 
 
 class CallEvent(BaseModel):
@@ -172,19 +175,31 @@ def ticket_from_call(
 def chat_message(
     desk: Desk, session: Session, channel: str, user_id: str, message_id: str, text: str
 ) -> dict[str, Any] | None:
-    """A Zalo/Facebook message: continues a ticket waiting for this person, or opens one."""
+    """A Zalo/Facebook message: continues this person's conversation, or opens a ticket.
+
+    The conversation is their ticket waiting for them, else the one we answered or closed in
+    the last REPLY_WINDOW (the message reopens it, or rates it if it is a bare 1–5: see
+    Desk.add_message). Anything later is a new question.
+    """
     if not first_delivery(session, channel, message_id):
         return None
     user_hash = desk.vault.lookup_hash("channel_user", f"{channel}:{user_id}")
+    mine = (tickets.c.caller_hash == user_hash, tickets.c.channel == channel)
     waiting = session.execute(
         select(tickets.c.id)
-        .where(
-            tickets.c.caller_hash == user_hash,
-            tickets.c.channel == channel,
-            tickets.c.status == Status.WAITING.value,
-        )
+        .where(*mine, tickets.c.status == Status.WAITING.value)
         .order_by(tickets.c.created_at.desc())
     ).first()
+    if waiting is None:
+        waiting = session.execute(
+            select(tickets.c.id)
+            .where(
+                *mine,
+                tickets.c.status.in_([Status.ANSWERED.value, Status.CLOSED.value]),
+                tickets.c.updated_at >= desk.now() - REPLY_WINDOW,
+            )
+            .order_by(tickets.c.updated_at.desc())
+        ).first()
     if waiting:
         return desk.add_message(session, waiting.id, text)
     return desk.submit(

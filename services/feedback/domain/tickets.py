@@ -29,7 +29,7 @@ from services.feedback.models import (
     tickets,
     units,
 )
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, LoaError, NotFound
 from shared.ids import new_id
 from shared.logging import redact
 
@@ -37,10 +37,13 @@ CHANNELS = ("portal", "app", "hotline", "zalo", "facebook", "email", "open311")
 REPLY_CHANNELS = ("zalo", "facebook", "email")
 STAFF_ROLES = ("operator", "officer", "supervisor", "admin", "viewer")
 DUPLICATE_WINDOW = timedelta(days=7)
+_RATING_REPLY = re.compile(r"[1-5]")
 
 
 class EventSink(Protocol):
     def record_event(self, session: Session, event_type: str, payload: Any) -> Any: ...
+
+    def record_events(self, session: Session, events: list[tuple[str, Any]]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,15 @@ SYSTEM = Actor("system", "system")
 
 
 @dataclass
+class _NewTicket:
+    """A validated intake, ready to insert: the ticket row, its history rows, its events."""
+
+    row: dict[str, Any]
+    history: list[dict[str, Any]]
+    events: list[tuple[str, dict[str, Any]]]
+
+
+@dataclass
 class Intake:
     """A new question or report, whichever channel it came through."""
 
@@ -101,20 +113,73 @@ class Desk:
     # --- intake -------------------------------------------------------------------------
     def submit(self, session: Session, intake: Intake, actor: Actor = CITIZEN) -> dict[str, Any]:
         """A ticket for the intake; the same external reference twice gives the same ticket."""
-        if intake.channel not in CHANNELS:
-            raise InvalidInput(f"unknown channel '{intake.channel}'", "channel")
         if intake.external_ref:
             found = session.execute(_FIND_REF, {"ref": intake.external_ref}).first()
             if found:
                 return {**self._row(session, found.id), "duplicate": True}
-        known = catalog.snapshot(session)
+        new = self._new_ticket(catalog.snapshot(session), intake, actor, self.now())
+        session.execute(_INSERT_TICKET, new.row)
+        session.execute(_INSERT_HISTORY, new.history)
+        for event_type, payload in new.events:
+            self.events.record_event(session, event_type, payload)
+        return self._public_fields(new.row)
+
+    def submit_many(
+        self, session: Session, intakes: list[Intake], actor: Actor = CITIZEN
+    ) -> list[dict[str, Any] | LoaError]:
+        """Many intakes in this one unit of work (group commit): one answer per intake, in
+        order, either the ticket or the LoaError that refused it (the others still go in).
+
+        The same external reference twice, already stored or twice in this batch (a double
+        click), gives one ticket; the later ones come back marked duplicate. Tickets, history
+        and events are inserted with one statement each.
+        """
+        refs = [i.external_ref for i in intakes if i.external_ref]
+        known_refs: dict[str, dict[str, Any]] = {}
+        if refs:
+            for found in session.execute(select(tickets).where(tickets.c.external_ref.in_(refs))):
+                known_refs[found.external_ref] = self._public_fields(dict(found._mapping))
+        snap = catalog.snapshot(session)
+        now = self.now()
+        out: list[dict[str, Any] | LoaError] = []
+        rows: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
+        for intake in intakes:
+            ref = intake.external_ref
+            if ref and ref in known_refs:
+                out.append({**known_refs[ref], "duplicate": True})
+                continue
+            try:
+                new = self._new_ticket(snap, intake, actor, now)
+            except LoaError as exc:
+                out.append(exc)
+                continue
+            rows.append(new.row)
+            history.extend(new.history)
+            events.extend(new.events)
+            public = self._public_fields(new.row)
+            if ref:
+                known_refs[ref] = public
+            out.append(public)
+        if rows:
+            session.execute(_INSERT_TICKET, rows)
+            session.execute(_INSERT_HISTORY, history)
+            self.events.record_events(session, events)
+        return out
+
+    def _new_ticket(
+        self, known: catalog.Snapshot, intake: Intake, actor: Actor, now: datetime
+    ) -> _NewTicket:
+        """Validate an intake and build its ticket row, history rows and events (no I/O)."""
+        if intake.channel not in CHANNELS:
+            raise InvalidInput(f"unknown channel '{intake.channel}'", "channel")
         category = known.category(intake.category)
         description = clean(intake.description, "description", 20000, required=True)
         title = clean(intake.title, "title", 300) or description[:120]
         contact = {k: clean(v, k, 500) for k, v in (intake.contact or {}).items() if v is not None}
         if contact.get("email") and "@" not in contact["email"]:
             raise InvalidInput("Email không hợp lệ / email address is invalid", "contact.email")
-        now = self.now()
         today = workdays.local_date(now)
         ticket_id = new_id()
         caller_hash = self.vault.lookup_hash("phone", contact.get("phone", "")) or (
@@ -154,7 +219,6 @@ class Desk:
             deadline_at=workdays.deadline_after(now, category["answer_days"]),
             published_version=0,
         )
-        session.execute(_INSERT_TICKET, row)
         history = [
             dict(
                 ticket_id=ticket_id,
@@ -167,6 +231,7 @@ class Desk:
                 note=None,
             )
         ]
+        events = [("feedback.ticket_received", self._event_payload({**row, "status": "received"}))]
         if unit:
             history.append(
                 dict(
@@ -180,21 +245,27 @@ class Desk:
                     note="routing rule" if not intake.unit_id else "chosen at intake",
                 )
             )
-        session.execute(_INSERT_HISTORY, history)
-        self._emit_row(session, "feedback.ticket_received", {**row, "status": "received"})
-        if unit:
-            self._emit_row(session, "feedback.ticket_assigned", row)
-        return self._public_fields(row)
+            events.append(("feedback.ticket_assigned", self._event_payload(row)))
+        return _NewTicket(row, history, events)
 
     def add_message(self, session: Session, ticket_id: str, text: str) -> dict[str, Any]:
-        """A further message from the citizen (same chat thread): resumes a waiting ticket."""
+        """A further message from the citizen (same chat or mail thread).
+
+        It resumes a ticket waiting for them, and reopens an answered or closed one (back to its
+        unit with a new answer clock, as reopen by the tracking code does), except a bare 1–5,
+        which answers our "please rate from 1 to 5" and is recorded as the rating.
+        """
         body = clean(text, "text", 20000, required=True)
+        row = self._get(session, ticket_id)
+        if row["status"] in (Status.ANSWERED, Status.CLOSED) and _RATING_REPLY.fullmatch(body):
+            return self.rate(session, row["code"], int(body))
         session.execute(
             insert(messages).values(ticket_id=ticket_id, at=self.now(), direction="in", body=body)
         )
-        row = self._get(session, ticket_id)
         if row["status"] == Status.WAITING:
             self._resume(session, row, CITIZEN, "citizen replied")
+        elif row["status"] in (Status.ANSWERED, Status.CLOSED):
+            self._reopen(session, row, CITIZEN, "citizen replied")
         return self._row(session, ticket_id)
 
     def note(self, session: Session, ticket_id: str, text: str) -> None:
@@ -450,7 +521,15 @@ class Desk:
         """The citizen says it was not resolved: the ticket goes back to its unit, new clock."""
         row = self._by_code(session, code)
         reason = clean(reason, "reason", 5000, required=True)
-        self._move(session, row, Status.REOPENED, actor, "reopened", reason, emit=False)
+        self._reopen(session, row, actor, reason)
+        session.execute(
+            insert(messages).values(ticket_id=row["id"], at=self.now(), direction="in", body=reason)
+        )
+        return self._row(session, row["id"])
+
+    def _reopen(self, session: Session, row: dict[str, Any], actor: Actor, note: str) -> None:
+        """Back to its unit, unanswered, with the answer clock started afresh."""
+        self._move(session, row, Status.REOPENED, actor, "reopened", note, emit=False)
         category = catalog.get_category(session, row["category"])
         session.execute(
             update(tickets)
@@ -464,11 +543,7 @@ class Desk:
                 deadline_at=workdays.deadline_after(self.now(), category["answer_days"]),
             )
         )
-        session.execute(
-            insert(messages).values(ticket_id=row["id"], at=self.now(), direction="in", body=reason)
-        )
         self._emit(session, "feedback.ticket_reopened", row["id"])
-        return self._row(session, row["id"])
 
     def rate(self, session: Session, code: str, score: int, comment: str = "") -> dict[str, Any]:
         row = self._by_code(session, code)
@@ -751,19 +826,20 @@ class Desk:
         self._emit_row(session, event_type, self._get(session, ticket_id))
 
     def _emit_row(self, session: Session, event_type: str, row: dict[str, Any]) -> None:
-        self.events.record_event(
-            session,
-            event_type,
-            {
-                "ticket_id": row["id"],
-                "code": row["code"],
-                "category": row["category"],
-                "unit_id": row["unit_id"],
-                "channel": row["channel"],
-                "status": row["status"],
-                "deadline_at": row["deadline_at"],
-            },
-        )
+        self.events.record_event(session, event_type, self._event_payload(row))
+
+    @staticmethod
+    def _event_payload(row: dict[str, Any]) -> dict[str, Any]:
+        """A ticket event's payload (never personal data)."""
+        return {
+            "ticket_id": row["id"],
+            "code": row["code"],
+            "category": row["category"],
+            "unit_id": row["unit_id"],
+            "channel": row["channel"],
+            "status": row["status"],
+            "deadline_at": row["deadline_at"],
+        }
 
     def _get(self, session: Session, ticket_id: str) -> dict[str, Any]:
         row = session.execute(select(tickets).where(tickets.c.id == ticket_id)).first()

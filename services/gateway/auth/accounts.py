@@ -255,19 +255,22 @@ def unlock(session: Session, user: User) -> None:
     )
 
 
-def revoke_all(session: Session, user_id: str, tokens: bool) -> None:
+def revoke_all(session: Session, user_id: str, tokens: bool) -> tuple[int, int]:
+    """End the account's console sessions (and API tokens if asked): how many of each."""
     at = now()
-    session.execute(
+    ended = session.execute(
         update(auth_sessions)
         .where(auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None))
         .values(revoked_at=at)
-    )
+    ).rowcount
+    revoked = 0
     if tokens:
-        session.execute(
+        revoked = session.execute(
             update(api_tokens)
             .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=at)
-        )
+        ).rowcount
+    return int(ended or 0), int(revoked or 0)
 
 
 # --------------------------------------------------------------------------------- login

@@ -62,6 +62,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "DELETE /api/admin/users/<user_id>": ADMIN_ONLY,
     "POST /api/admin/users/<user_id>/password": ADMIN_ONLY,
     "POST /api/admin/users/<user_id>/unlock": ADMIN_ONLY,
+    "POST /api/admin/users/<user_id>/revoke": ADMIN_ONLY,
     "GET /api/admin/tokens": ADMIN_ONLY,
     "GET /api/admin/audit": ADMIN_ONLY,
     # --- media: editors upload and manage; everyone inside may watch
@@ -102,6 +103,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /api/publishing/subscribers": CONTENT_RELEASE,  # the civil servants' bulletin list
     "GET /api/publishing/unsubscribe/<token>": PUBLIC,  # the mailed token is the credential
     "POST /api/publishing/unsubscribe/<token>": PUBLIC,
+    "POST /api/publishing/deliveries/<delivery_id>/reschedule": CONTENT_RELEASE,
     "GET /api/publishing/units": STAFF,
     "GET /api/publishing/plan": STAFF,
     # --- feedback: citizens and platforms without accounts; the desk by role and unit

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from services.gateway.auth.accounts import Credential
 from services.gateway.auth.guard import credential
+from services.gateway.auth.policy import ADMIN_ONLY, ROLES, describe
 from services.gateway.console.i18n import LANG_COOKIE, LANGS, choose, table
 from services.gateway.console.static import static_url
 from services.gateway.http import RequestContext, route
@@ -45,6 +46,8 @@ def templates() -> Environment:
 class NavEntry:
     key: str
     href: str
+    roles: frozenset[str] = frozenset()
+    """Who sees the entry (empty: every signed-in account); the pages and the API check again."""
 
 
 NAV: tuple[NavEntry, ...] = (
@@ -55,6 +58,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("call", "/console/feedback/call"),
     NavEntry("inbox", "/console/feedback/inbox"),
     NavEntry("search", "/console/search"),
+    NavEntry("admin", "/console/admin/users", ADMIN_ONLY),
 )
 
 
@@ -87,6 +91,7 @@ def render(
     template: str,
     page: str,
     cred: Credential | None,
+    status: int = 200,
     **data: Any,
 ) -> Response:
     """One page in the person's language, remembering a language picked with ?lang=."""
@@ -108,7 +113,7 @@ def render(
             **data,
         )
     )
-    response = Response(html, status=200, content_type="text/html; charset=utf-8")
+    response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     if remember:
         response.set_cookie(
@@ -117,13 +122,22 @@ def render(
     return response
 
 
-def staff_page(ctx: RequestContext, template: str, page: str, **data: Any) -> Response:
-    """A page for signed-in staff; others are sent to sign in and brought back."""
+def staff_page(
+    ctx: RequestContext,
+    template: str,
+    page: str,
+    roles: frozenset[str] = frozenset(),
+    **data: Any,
+) -> Response:
+    """A page for signed-in staff; others are sent to sign in and brought back. With roles,
+    other accounts get a 403 page saying which roles may (the API refuses them anyway)."""
     cred, expired = _signed_in(ctx)
     if cred is None:
         target = ctx.request.full_path.rstrip("?")
         suffix = "&expired=1" if expired else ""
         return _redirect(f"/console/login?next={quote(target, safe='/')}{suffix}")
+    if roles and cred.user.role not in roles:
+        return render(ctx, "forbidden.html", page, cred, status=403, needed=describe(roles))
     return render(ctx, template, page, cred, **data)
 
 
@@ -202,3 +216,15 @@ def search_page(ctx: RequestContext) -> Response:
 def track_page(ctx: RequestContext) -> Response:
     cred, _ = _signed_in(ctx)
     return render(ctx, "track.html", "track", cred, code=ctx.request.args.get("code", ""))
+
+
+@_page_route("/console/admin/users", "Administration: accounts (admin only)")
+def admin_users_page(ctx: RequestContext) -> Response:
+    return staff_page(
+        ctx, "admin_users.html", "admin", ADMIN_ONLY, section="users", all_roles=ROLES
+    )
+
+
+@_page_route("/console/admin/units", "Administration: units (admin only)")
+def admin_units_page(ctx: RequestContext) -> Response:
+    return staff_page(ctx, "admin_units.html", "admin", ADMIN_ONLY, section="units")

@@ -179,6 +179,34 @@ def unlock_user(ctx: RequestContext, user_id: str) -> Any:
     return UserOut(**user.public())
 
 
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tokens: bool = Field(False, description="Also revoke every API token of the account")
+
+
+class Revoked(BaseModel):
+    sessions: int = Field(description="Console sessions ended")
+    tokens: int = Field(description="API tokens revoked")
+
+
+@route(
+    "POST",
+    "/api/admin/users/<user_id>/revoke",
+    summary="Sign an account out everywhere: end its sessions (and, if asked, its API tokens)",
+    tags=TAGS,
+    request_model=RevokeIn,
+    response_model=Revoked,
+    responses={200: "Revoked", 404: "No such account"},
+)
+def revoke_credentials(ctx: RequestContext, user_id: str) -> Any:
+    body = ctx.json(RevokeIn) if ctx.request.get_data(cache=True).strip() else RevokeIn()
+    with ctx.db.session() as session:
+        user = accounts.find_user(session, user_id)
+        sessions, tokens = accounts.revoke_all(session, user.id, tokens=body.tokens)
+    audit(ctx, "account.revoked", user.username, {"sessions": sessions, "tokens": tokens})
+    return Revoked(sessions=sessions, tokens=tokens)
+
+
 @route("GET", "/api/admin/tokens", summary="Every API token (never their secrets)", tags=TAGS,
        query={"username": "only this account's"})  # fmt: skip
 def all_tokens(ctx: RequestContext) -> Any:

@@ -8,6 +8,7 @@ or masked.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
 from services.gateway.auth import require, require_unit
+from services.gateway.batcher import Batcher
 from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
 from shared.errors import BadRequest, Forbidden, LoaError, PayloadTooLarge, Unavailable
 from shared.ids import new_id
@@ -140,10 +142,49 @@ class Submitted(BaseModel):
     deadline_at: Any
 
 
+PORTAL_BATCH: Batcher[dict[str, Any], dict[str, Any]] = Batcher(
+    max_items=64, window_s=0.002, max_in_flight=2
+)
+"""Portal submissions of this gateway process, sent to feedback in batches (group commit)."""
+
+
+def _external_ref(ctx: RequestContext) -> str:
+    """The submission's idempotency reference.
+
+    With an Idempotency-Key header, a retry of the same form (same key, same body) gives the
+    same ticket; the body is part of the reference so a key alone never reveals anyone's
+    ticket. Without one, a fresh id per HTTP request: if the broker redelivers the RPC (it
+    restarted before the service's ack), the service answers with the ticket it already made.
+    """
+    key = ctx.request.headers.get("Idempotency-Key", "")
+    if not key:
+        return "portal:" + new_id()
+    if len(key) > 200:
+        raise BadRequest("Idempotency-Key is longer than 200 characters", "Idempotency-Key")
+    digest = hashlib.sha256(key.encode() + b"\0" + ctx.request.get_data(cache=True))
+    return "portal:key:" + digest.hexdigest()
+
+
+_ERRORS: dict[str, type[LoaError]] = {}
+
+
+def _item_error(data: dict[str, Any]) -> LoaError:
+    """A batch item's error (type, detail, field) as the LoaError the service raised."""
+    if not _ERRORS:
+        pending: list[type[LoaError]] = [LoaError]
+        while pending:
+            cls = pending.pop()
+            _ERRORS.setdefault(cls.__name__, cls)
+            pending.extend(cls.__subclasses__())
+    cls = _ERRORS.get(str(data.get("type")), LoaError)
+    return cls(str(data.get("detail") or ""), data.get("field"))
+
+
 @route(
     "POST",
     "/api/feedback/tickets",
-    summary="Send a question or report (no login); returns the tracking code",
+    summary="Send a question or report (no login); returns the tracking code. Send an "
+    "Idempotency-Key header to make a retried submission give the same ticket",
     tags=TAGS,
     request_model=Submission,
     response_model=Submitted,
@@ -152,12 +193,28 @@ class Submitted(BaseModel):
 def submit(ctx: RequestContext) -> Any:
     _limit(ctx)
     body = ctx.json(Submission)
-    intake = body.model_dump(exclude={"contact"})
-    intake["contact"] = body.contact.model_dump(exclude_none=True) if body.contact else {}
-    # One id per HTTP request: if the broker redelivers the RPC (it restarted before the
-    # service's ack), the service answers with the ticket it already made.
-    intake["external_ref"] = "portal:" + new_id()
-    ticket = _call(ctx, "submit", intake, brief=True)
+    intake: dict[str, Any] = {
+        "channel": body.channel,
+        "category": body.category,
+        "title": body.title,
+        "description": body.description,
+        "is_public": body.is_public,
+        "contact": body.contact.model_dump(exclude_none=True) if body.contact else {},
+        "external_ref": _external_ref(ctx),
+    }
+    if body.attachments:  # large: on their own, not in a batch
+        intake["attachments"] = [a.model_dump() for a in body.attachments]
+        ticket = _call(ctx, "submit", intake, brief=True)
+    else:
+        # 201 only once feedback has committed this item (its batch's transaction).
+        result = PORTAL_BATCH.submit(
+            intake,
+            lambda items: _call(ctx, "submit_batch", items),
+            timeout=ctx.services.timeout + 5,
+        )
+        if "error" in result:
+            raise _item_error(result["error"])
+        ticket = result["ticket"]
     return 201, Submitted(
         code=ticket["code"], status=ticket["status"], deadline_at=ticket["deadline_at"]
     )

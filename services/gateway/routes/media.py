@@ -18,7 +18,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
 from services.gateway.auth.policy import MEDIA_WRITE
@@ -462,7 +462,7 @@ def form_upload(ctx: RequestContext) -> Any:
     size = stream.tell()
     stream.seek(0)
     meta = {"filename": file.filename or "upload", "filetype": file.mimetype or ""}
-    for name in ("title", "logo", "burn_subtitles"):  # logo, burn_subtitles: per-clip options
+    for name in ("title", "description", "tags", "unit_id", "logo", "burn_subtitles"):
         if req.form.get(name):
             meta[name] = req.form[name]
     upload = ctx.services.call("media", "upload_create", size, meta, True)
@@ -600,6 +600,18 @@ def asset_file(ctx: RequestContext, asset_id: str, profile: str, path: str) -> R
 
 # --------------------------------------------------------------------------------- extras
 
+
+def small_body(ctx: RequestContext, limit: int, what: str) -> bytes:
+    """The whole body of a small file upload, refused with 413 past `limit` bytes (announced or
+    not: a chunked body is read no further than limit + 1)."""
+    if (ctx.request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"{what} are limited to {limit // 1024} KiB", "file")
+    data = ctx.request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{what} are limited to {limit // 1024} KiB", "file")
+    return bytes(data)
+
+
 SUBTITLE_TYPES = ("text/vtt", "application/x-subrip", "text/srt", "text/plain", "")
 
 
@@ -621,12 +633,7 @@ def put_subtitles(ctx: RequestContext, asset_id: str) -> Any:
         raise UnsupportedContentType(
             "send the SRT or WebVTT file as text/vtt or application/x-subrip", "Content-Type"
         )
-    limit = 2 * 1024 * 1024
-    if (req.content_length or 0) > limit:
-        raise PayloadTooLarge(f"subtitle files are limited to {limit // 1024} KiB", "file")
-    data = req.stream.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"subtitle files are limited to {limit // 1024} KiB", "file")
+    data = small_body(ctx, 2 * 1024 * 1024, "subtitle files")
     lang = req.args.get("lang") or "vi"
     encoded = base64.b64encode(data).decode("ascii")
     return ctx.services.call("media", "set_subtitles", asset_id, encoded, lang)
@@ -641,6 +648,53 @@ def put_subtitles(ctx: RequestContext, asset_id: str) -> Any:
 )
 def delete_subtitles(ctx: RequestContext, asset_id: str) -> Any:
     return ctx.services.call("media", "delete_subtitles", asset_id)
+
+
+@route(
+    "PUT",
+    "/api/media/logos/<name>",
+    summary="Store a logo image (PNG, JPEG or WebP body) as branding/<name>; clips name it in "
+    "their logo option",
+    tags=TAGS,
+    request_content_type="image/png",
+    responses={200: "Stored", 413: "Too large", 422: "Not a usable image or a bad name"},
+    roles=MEDIA_WRITE,
+)
+def put_logo(ctx: RequestContext, name: str) -> Any:
+    data = small_body(ctx, 2 * 1024 * 1024, "logo images")
+    encoded = base64.b64encode(data).decode("ascii")
+    return ctx.services.call("media", "put_logo", name, encoded)
+
+
+@route(
+    "GET", "/api/media/logos", summary="The logo images in storage", tags=TAGS, roles=MEDIA_WRITE
+)
+def list_logos(ctx: RequestContext) -> Any:
+    return {"logos": ctx.services.call("media", "list_logos")}
+
+
+class AssetDetails(BaseModel):
+    """Only the fields sent change; what people search the clip by."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, max_length=500, examples=["Hướng dẫn nộp hồ sơ trực tuyến"])
+    description: str | None = Field(None, max_length=20000)
+    tags: list[str] | None = Field(None, max_length=20, examples=[["dịch vụ công", "một cửa"]])
+    unit_id: str | None = Field(None, max_length=64, examples=["so-tttt"])
+
+
+@route(
+    "PATCH",
+    "/api/media/assets/<asset_id>",
+    summary="Change a clip's title, description, tags or unit (search sees it at once)",
+    tags=TAGS,
+    request_model=AssetDetails,
+    responses={200: "The asset", 404: "No such asset", 409: "Deleted", 422: "Invalid field"},
+    roles=MEDIA_WRITE,
+)
+def patch_asset(ctx: RequestContext, asset_id: str) -> Any:
+    body = ctx.json(AssetDetails)
+    return ctx.services.call("media", "update_asset", asset_id, body.model_dump(exclude_unset=True))
 
 
 class AssetOptions(BaseModel):

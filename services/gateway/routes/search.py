@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.gateway.auth.policy import STAFF
+from services.gateway.auth.policy import ADMIN_ONLY, STAFF
 from services.gateway.http import RequestContext, route
 from shared.errors import BadRequest
 
@@ -110,3 +110,33 @@ def build_query(args: Any) -> dict[str, Any]:
 def search(ctx: RequestContext) -> Any:
     """Staff see internal documents as well as public ones."""
     return ctx.services.call("search", "search", build_query(ctx.request.args), "staff")
+
+
+class RebuildOut(BaseModel):
+    index: str = Field(description="The new physical index the alias now points at")
+    documents: int = Field(description="Documents and tombstones in it")
+    owners: dict[str, int] = Field(description="Items each owning service exported")
+    changed: int = Field(description="Documents the owners' exports changed in the projection")
+    seconds: float
+
+
+REBUILD_TIMEOUT = 900.0
+
+
+@route(
+    "POST",
+    "/api/search/rebuild",
+    summary="Rebuild the search index from the owning services (media, publishing, feedback)",
+    tags=["search"],
+    response_model=RebuildOut,
+    responses={
+        200: "The new index is live",
+        409: "A rebuild is already running",
+        503: "An owning service did not answer: nothing was switched, the old index stays live",
+    },
+    roles=ADMIN_ONLY,
+)
+def rebuild(ctx: RequestContext) -> Any:
+    """Fills a new versioned index from every owner's export and switches the alias to it
+    atomically; searches keep being answered and events arriving meanwhile are kept."""
+    return ctx.services.call("search", "rebuild", timeout=REBUILD_TIMEOUT)

@@ -16,6 +16,11 @@ from shared.errors import InvalidInput, PayloadTooLarge
 LOGO_PREFIX = "branding/"
 """Logo images live here in object storage; a request may only name a key under it."""
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_MAX_SIDE = 4096
+LOGO_CODECS = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp"}
+"""ffprobe's codec name of an accepted logo image → the suffix it is stored under."""
+_LOGO_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SUBTITLE_MAX_BYTES = 2 * 1024 * 1024
 SUBTITLE_PROFILES = ("web",)
 """Profiles that carry the subtitles as text (social burns them in only when asked)."""
@@ -42,6 +47,41 @@ def check_logo(value: str) -> str:
             "logo",
         )
     return value
+
+
+def check_logo_name(name: str) -> str:
+    """A logo's name is a short slug (it becomes part of an object key, never a path)."""
+    if not _LOGO_NAME.match(name or ""):
+        raise InvalidInput(
+            "Tên logo chỉ gồm chữ thường không dấu, số và dấu gạch ngang (tối đa 63 ký tự) / "
+            "a logo name is lower-case letters, digits and hyphens (up to 63)",
+            "name",
+        )
+    return name
+
+
+def check_logo_image(data: bytes, streams: list[dict[str, Any]]) -> str:
+    """The suffix a logo is stored under, from what ffprobe saw in its bytes (the client's
+    Content-Type is not trusted); a reason the editor can act on otherwise."""
+    if not data:
+        raise InvalidInput("Tệp logo rỗng / the logo file is empty", "file")
+    if len(data) > LOGO_MAX_BYTES:
+        raise PayloadTooLarge(f"logo images are limited to {LOGO_MAX_BYTES // 1024} KiB", "file")
+    video = [st for st in streams if st.get("codec_type") == "video"]
+    codec = str(video[0].get("codec_name")) if len(video) == 1 else ""
+    if codec not in LOGO_CODECS:
+        raise InvalidInput(
+            "Logo phải là ảnh PNG, JPEG hoặc WebP / the logo must be a PNG, JPEG or WebP image",
+            "file",
+        )
+    width, height = int(video[0].get("width") or 0), int(video[0].get("height") or 0)
+    if not (16 <= width <= LOGO_MAX_SIDE and 16 <= height <= LOGO_MAX_SIDE):
+        raise InvalidInput(
+            f"Logo phải từ 16 đến {LOGO_MAX_SIDE} điểm ảnh mỗi chiều / the logo must be 16 to "
+            f"{LOGO_MAX_SIDE} pixels on each side (it is {width}x{height})",
+            "file",
+        )
+    return LOGO_CODECS[codec]
 
 
 def check_flag(value: Any, field: str) -> bool:

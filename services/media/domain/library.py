@@ -50,14 +50,20 @@ def create_asset(
     probe: dict[str, Any],
     upload_id: str,
     options: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
+    """details: description, tags, unit_id (checked by domain.details)."""
     video = probe.get("video") or {}
+    more = details or {}
     at = now()
     session.execute(
         assets.insert().values(
             id=asset_id,
             status="processing",
             title=title[:500],
+            description=more.get("description", ""),
+            tags=more.get("tags", []),
+            unit_id=more.get("unit_id"),
             filename=filename[:500],
             content_type=content_type[:200],
             size=size,
@@ -199,7 +205,7 @@ def settle_asset(session: Session, asset_id: str) -> str | None:
     done = session.execute(
         update(assets)
         .where(assets.c.id == asset_id, assets.c.status != "deleted")
-        .values(status=status, updated_at=now())
+        .values(status=status, updated_at=now(), version=assets.c.version + 1)
     )
     return status if done.rowcount else None
 
@@ -241,6 +247,10 @@ def asset_summary(row: Any) -> dict[str, Any]:
         "id": row.id,
         "status": row.status,
         "title": row.title,
+        "description": row.description,
+        "tags": list(row.tags or []),
+        "unit_id": row.unit_id,
+        "version": row.version,
         "filename": row.filename,
         "kind": row.kind,
         "size": row.size,
@@ -401,10 +411,36 @@ def mark_deleted(session: Session, asset_id: str) -> Any:
         update(assets)
         .where(assets.c.id == asset_id)
         .values(
-            status="deleted", sha256=None, original_key=None, deleted_at=now(), updated_at=now()
+            status="deleted",
+            sha256=None,
+            original_key=None,
+            deleted_at=now(),
+            updated_at=now(),
+            version=assets.c.version + 1,
         )
     )
     return row
+
+
+def update_details(session: Session, asset_id: str, changes: dict[str, Any]) -> Any:
+    """Apply checked details (title, description, tags, unit_id); the row after, or None when
+    nothing changed. A change is a new version of the asset for the consumers of its events."""
+    row = asset_row(session, asset_id)
+    if row.status == "deleted":
+        raise Conflict("Tài sản đã bị xoá / the asset was deleted", "asset_id")
+    changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    if not changed:
+        return None
+    session.execute(
+        update(assets)
+        .where(assets.c.id == asset_id)
+        .values(**changed, updated_at=now(), version=assets.c.version + 1)
+    )
+    return asset_row(session, asset_id)
+
+
+def set_subtitles_text(session: Session, asset_id: str, text: str) -> None:
+    session.execute(update(assets).where(assets.c.id == asset_id).values(subtitles_text=text))
 
 
 def set_probe(session: Session, asset_id: str, probe: dict[str, Any]) -> None:

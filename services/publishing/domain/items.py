@@ -6,6 +6,7 @@ changed), so the question "who approved this version?" always has an answer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -396,6 +397,24 @@ def record_events(session: Session, event_type: str, payloads: list[dict[str, An
     session.info["events_added"] = True
 
 
+def published_payload(row: Mapping[str, Any], channels: Iterable[str], at: Any) -> dict[str, Any]:
+    """The publishing.item_published payload of an item (events and search exports alike)."""
+    return {
+        "item_id": row["id"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "summary": row["summary"],
+        "body_text": (row["body_text"] or "")[:50000],
+        "document_text": row["document_text"] or "",
+        "tags": row["tags"] or [],
+        "topics": row["topics"] or [],
+        "unit_id": row["unit_id"],
+        "channels": sorted(set(channels)),
+        "published_at": at,
+        "version": row["version"],
+    }
+
+
 def mark_published_many(session: Session, first_channel: dict[str, str]) -> int:
     """Publish the items of first successful deliveries ({item id: the channel}), a few
     statements for any number of items; items already published are left alone (no lock
@@ -442,19 +461,11 @@ def mark_published_many(session: Session, first_channel: dict[str, str]) -> int:
         session,
         "publishing.item_published",
         [
-            {
-                "item_id": row["id"],
-                "kind": row["kind"],
-                "title": row["title"],
-                "summary": row["summary"],
-                "body_text": row["body_text"][:50000],
-                "tags": row["tags"],
-                "topics": row["topics"],
-                "unit_id": row["unit_id"],
-                "channels": sorted({*sent.get(row["id"], set()), first_channel[row["id"]]}),
-                "published_at": row["published_at"] or now,
-                "version": row["version"],
-            }
+            published_payload(
+                row,
+                [*sent.get(row["id"], set()), first_channel[row["id"]]],
+                row["published_at"] or now,
+            )
             for row in rows
         ],
     )

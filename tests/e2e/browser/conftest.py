@@ -112,6 +112,21 @@ class System:
 
     url: str
     proc: subprocess.Popen[str]
+    data: Path | None = None
+    """The system's data folder (its SQLite databases), for checks and server-side set-up."""
+
+    def expire_sessions(self, username: str) -> int:
+        """Expire the account's console sessions on the server (as 12 hours passing would)."""
+        import sqlite3
+
+        assert self.data is not None
+        with sqlite3.connect(self.data / "gateway.sqlite3") as db:
+            cur = db.execute(
+                "UPDATE auth_sessions SET expires_at = '2020-01-01 00:00:00.000000' "
+                "WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+                (username,),
+            )
+            return cur.rowcount
 
     def hotline(self, event: dict[str, Any]) -> dict[str, Any]:
         """Send one call-center event, signed as the call center signs it."""
@@ -162,7 +177,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        sysm = System(url=f"http://127.0.0.1:{port}", proc=proc)
+        sysm = System(url=f"http://127.0.0.1:{port}", proc=proc, data=data)
 
         def ready() -> bool:
             try:
@@ -257,4 +272,9 @@ class Api:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         resp = self.request.post(path, data=body, headers={"X-CSRF-Token": self.csrf})
         assert resp.ok, f"POST {path}: {resp.status} {resp.text()}"
+        return resp.json()
+
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        resp = self.request.put(path, data=body, headers={"X-CSRF-Token": self.csrf})
+        assert resp.ok, f"PUT {path}: {resp.status} {resp.text()}"
         return resp.json()

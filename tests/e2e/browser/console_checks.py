@@ -85,7 +85,7 @@ def test_upload_resumes_after_a_dropped_connection_and_becomes_ready(
     row.get_by_role("link").click()
     detail = page.locator("#asset-detail")
     expect(detail).to_have_attribute("data-status", "ready")
-    video = detail.locator("video")
+    video = detail.locator("#web-player")  # the social previews are videos too
     expect(video).to_have_attribute("src", re.compile(r"/files/(web|preview)/.*\.mp4$"))
     expect(detail.get_by_role("link", name=re.compile("HLS"))).to_have_attribute(
         "href", re.compile(r"master\.m3u8$")

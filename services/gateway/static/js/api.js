@@ -55,12 +55,23 @@ export async function api(method, path, { json, headers = {}, idempotencyKey } =
   const body = type.includes("json") ? await res.json().catch(() => null) : null;
   if (!res.ok) {
     const problem = body && typeof body === "object" ? body : { detail: `HTTP ${res.status}` };
-    if (res.status === 401 && ME && !path.startsWith("/api/auth/login")) {
+    if (res.status === 401 && ME && !/^\/api\/auth\/(login|logout)/.test(path)) {
       problem.detail = t("error.session") + " — " + (problem.detail || "");
+      sessionEnded();
     }
     throw new ApiError(res.status, problem);
   }
   return body;
+}
+
+let leaving = false;
+/** The session ended on the server: say so, then go to the sign-in page (which comes back). */
+export function sessionEnded() {
+  if (leaving) return;
+  leaving = true;
+  flash(t("error.session"));
+  const next = encodeURIComponent(location.pathname + location.search);
+  setTimeout(() => location.assign(`/console/login?next=${next}&expired=1`), 1500);
 }
 
 /** Show an error (ApiError or any Error) in an element with role=alert. */
@@ -90,12 +101,13 @@ export function showError(el, err) {
     el.append(small);
   }
   el.hidden = false;
-  if (p.field && el.closest("form")) {
-    const field = el.closest("form").querySelector(`[name="${CSS.escape(p.field)}"]`);
-    if (field) {
-      field.setAttribute("aria-invalid", "true");
-      field.focus();
-    }
+  const form = el.closest("form");
+  const names = [p.field, ...(Array.isArray(p.errors) ? p.errors.map((e) => e.field) : [])].filter(Boolean);
+  if (form && names.length) {
+    // the problem names the field(s): mark them and put the cursor in the first one
+    const fields = names.map((n) => form.querySelector(`[name="${CSS.escape(String(n).split(".").pop())}"]`)).filter(Boolean);
+    fields.forEach((f) => f.setAttribute("aria-invalid", "true"));
+    if (fields.length) fields[0].focus();
   }
 }
 

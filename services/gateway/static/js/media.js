@@ -205,15 +205,18 @@ async function loadDetail() {
     a.renditions.find((r) => r.profile === "web" && r.content_type === "video/mp4") ||
     a.renditions.find((r) => r.profile === "preview" && r.content_type === "video/mp4");
   const hls = a.renditions.find((r) => r.profile === "web" && r.key.endsWith("master.m3u8"));
-  const poster = a.renditions.find((r) => r.profile === "thumbnails" && /image\//.test(r.content_type || ""));
+  const poster =
+    a.renditions.find((r) => r.profile === "thumbnails" && /poster\.(jpe?g|png)$/.test(r.key)) ||
+    a.renditions.find((r) => r.profile === "thumbnails" && /image\//.test(r.content_type || ""));
   const player = [];
   if (mp4) {
     player.push(
       el("h3", { text: t("media.player") }),
-      el("video", { controls: true, preload: "metadata", src: mp4.play_url, poster: poster?.play_url, "aria-label": t("media.player") }),
+      el("video", { id: "web-player", controls: true, preload: "metadata", src: mp4.play_url, poster: poster?.play_url, "aria-label": t("media.player") }),
     );
   }
   if (hls) player.push(el("p", {}, el("a", { href: hls.play_url, text: t("media.hls") })));
+  player.push(...socialPreview(a), ...tvPreview(a, poster));
   const jobs = el(
     "table",
     { id: "jobs" },
@@ -265,6 +268,72 @@ async function loadDetail() {
   );
   detailBody.replaceChildren(alertEl, facts, ...player, el("div", { class: "table-wrap" }, jobs), el("h3", { text: t("media.renditions") }), rends);
   return a.status === "processing";
+}
+
+function loudnessFacts(info) {
+  const facts = [];
+  if (info?.loudness_lufs != null) facts.push([t("media.loudness"), `${Number(info.loudness_lufs).toFixed(1)} LUFS`]);
+  if (info?.true_peak_dbtp != null) facts.push([t("media.true_peak"), `${Number(info.true_peak_dbtp).toFixed(1)} dBTP`]);
+  return facts;
+}
+
+function factList(rows, id) {
+  return el("dl", { class: "facts", id }, ...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+/** The social versions, framed as a phone shows them (vertical 9:16, square 1:1). */
+function socialPreview(a) {
+  const versions = ["vertical", "square"]
+    .map((name) => [name, a.renditions.find((r) => r.profile === "social" && r.name === name && r.content_type === "video/mp4")])
+    .filter(([, r]) => r);
+  if (!versions.length) return [];
+  return [
+    el("h3", { text: t("media.social") }),
+    el(
+      "div",
+      { class: "renditions-preview", id: "social-preview" },
+      ...versions.map(([name, r]) => {
+        const info = r.info || {};
+        const size = info.width ? `${info.width}×${info.height}` : "";
+        const loud = loudnessFacts(info).map(([k, v]) => `${k} ${v}`).join(" · ");
+        return el(
+          "figure",
+          { class: `phone ${name}`, "data-version": name },
+          el("video", { controls: true, preload: "metadata", playsinline: true, muted: true, src: r.play_url, "aria-label": `${t("media.social")}: ${t(`media.social_${name}`)}` }),
+          el("figcaption", {}, `${t(`media.social_${name}`)} ${size}`, loud ? el("br") : null, loud, el("br"), el("a", { href: r.play_url, download: "", text: `${t("media.download")} (${bytes(r.size)})` })),
+        );
+      }),
+    ),
+  ];
+}
+
+/** The TV version: MXF does not play in a browser, so its poster, measured facts and a link. */
+function tvPreview(a, poster) {
+  const mxf = a.renditions.find((r) => r.profile === "tv");
+  if (!mxf) return [];
+  const info = mxf.info || {};
+  const rows = [
+    [t("media.tv_format"), `MXF · ${info.video || "?"} · ${info.audio || "?"}`],
+    [t("media.tv_picture"), info.width ? `${info.width}×${info.height}${info.fps ? ` · ${info.fps} fps` : ""}` : "—"],
+    ...loudnessFacts(info),
+    [t("media.duration"), info.duration_s ? `${Number(info.duration_s).toFixed(1)} s` : "—"],
+    [t("media.size"), bytes(mxf.size)],
+  ];
+  return [
+    el("h3", { text: t("media.tv") }),
+    el(
+      "div",
+      { class: "tv-preview", id: "tv-preview" },
+      poster ? el("img", { src: poster.play_url, alt: t("media.tv_poster") }) : el("p", { class: "muted", text: t("media.tv_no_poster") }),
+      el(
+        "div",
+        {},
+        el("p", { class: "notice", text: t("media.tv_note") }),
+        factList(rows, "tv-facts"),
+        el("p", {}, el("a", { class: "button", href: mxf.play_url, download: "", text: `${t("media.tv_download")} (${bytes(mxf.size)})` })),
+      ),
+    ),
+  ];
 }
 
 let timer = null;

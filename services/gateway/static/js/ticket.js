@@ -87,4 +87,9 @@ loadUnits()
     unitsMap = m;
     return reload();
   })
-  .catch((err) => showError(errorBox, err));
+  .catch((err) => {
+    // not found or not this account's unit: say so, and offer no action on it
+    showError(errorBox, err);
+    root.querySelectorAll("form").forEach((f) => (f.hidden = true));
+    document.getElementById("t-public").hidden = true;
+  });
