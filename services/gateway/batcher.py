@@ -68,13 +68,12 @@ class Batcher(Generic[I, R]):
             self._flusher = eventlet.spawn(self._run)
         if not self._wake.ready():
             self._wake.send(None)
-        try:
-            with eventlet.Timeout(timeout):
-                return slot.done.wait()  # type: ignore[no-any-return]
-        except eventlet.Timeout:
+        result = slot.done.wait(timeout)
+        if not slot.done.ready():  # timed out; the item may still be stored later: not a 201
             raise Unavailable(
                 f"Hệ thống đang bận; hãy thử lại / no answer within {timeout:.0f}s; retry"
-            ) from None
+            )
+        return result  # type: ignore[no-any-return]
 
     def _run(self) -> None:
         while True:

@@ -217,6 +217,25 @@ class PublishingService:
             )
 
     @rpc
+    def reschedule_delivery(
+        self, delivery_id: str, actor: dict[str, Any], at: str
+    ) -> dict[str, Any]:
+        with self.db.session() as s:
+            return _out(
+                schedule.reschedule_delivery(
+                    s, delivery_id, _parse(items.Actor, actor, "actor"), self.scheduling.cfg,
+                    self.db.record_event, at=at,
+                )
+            )  # fmt: skip
+
+    @rpc
+    def portal_entry(self, item_id: str) -> dict[str, Any]:
+        """One published, not withdrawn portal entry (NotFound otherwise), as listing gives it."""
+        base = self.scheduling.dispatcher.config.portal_url.rstrip("/")
+        entry = portal.entry(self.db, item_id)
+        return _out({**entry, "url": f"{base}/{entry['item_id']}"})
+
+    @rpc
     def get_delivery(self, delivery_id: str) -> dict[str, Any]:
         with self.db.session() as s:
             return _out(schedule.get_delivery(s, delivery_id))

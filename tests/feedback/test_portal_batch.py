@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import wait_until
@@ -104,3 +105,78 @@ def test_idempotency_key_retry_gives_the_same_ticket(stack) -> None:
     assert other.status_code == 201 and other.json()["code"] != first.json()["code"]
     plain = [stack.submit(description="Không có khoá").json()["code"] for _ in range(2)]
     assert plain[0] != plain[1]
+
+
+def test_batcher_groups_concurrent_items_and_fails_only_its_own_batch() -> None:
+    """The gateway's batcher alone (green threads, no broker): one call per gathered batch,
+    each waiter gets its own result, and a failed call fails exactly the items that rode in it."""
+    import eventlet
+
+    from services.gateway.batcher import Batcher
+    from shared.errors import Unavailable
+
+    calls: list[list[int]] = []
+
+    def double(items: list[int]) -> list[int]:
+        calls.append(items)
+        eventlet.sleep(0.01)  # the other side takes a while: the next batch gathers meanwhile
+        if 13 in items:
+            raise Unavailable("broker away")
+        return [i * 2 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(max_items=8, window_s=0.001, max_in_flight=1)
+
+    def one(i: int) -> int | str:
+        try:
+            return batcher.submit(i, double, timeout=5)
+        except Unavailable as exc:
+            return str(exc.detail)
+
+    pool = eventlet.GreenPool()
+    results = list(pool.imap(one, range(40)))
+    assert len(calls) < 40 and max(len(c) for c in calls) <= 8
+    assert sorted(i for c in calls for i in c) == list(range(40))
+    failed = next(c for c in calls if 13 in c)
+    for i, r in enumerate(results):
+        assert r == ("broker away" if i in failed else i * 2)
+
+    slow: Batcher[int, int] = Batcher(window_s=0)
+    with pytest.raises(Unavailable):
+        slow.submit(1, lambda items: eventlet.sleep(1) or items, timeout=0.05)
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+def test_an_item_the_database_refuses_fails_alone(stack) -> None:
+    """If the batch's transaction fails, feedback stores the items one by one: only the item at
+    fault is refused (here a reference PostgreSQL finds too long for its column)."""
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    from shared.runtime.config import nameko_config
+
+    item = {"category": "thu_tuc", "description": "Hỏi", "contact": {}}
+    items = [
+        {**item, "external_ref": "portal:ok-1"},
+        {**item, "external_ref": "portal:" + "x" * 300},
+        {**item, "external_ref": "portal:ok-2", "category": "khong_co"},
+        {**item, "external_ref": "portal:ok-3"},
+        {**item, "unknown": 1},
+    ]
+    with ServiceRpcProxy("feedback", nameko_config(stack.settings)) as proxy:
+        out = proxy.submit_batch(items)
+        again = proxy.submit_batch([items[0], items[3]])
+    assert [sorted(o) for o in out] == [["ticket"], ["error"], ["error"], ["ticket"], ["error"]]
+    assert out[1]["error"]["type"] == "LoaError"
+    assert out[2]["error"] == {
+        "type": "InvalidInput",
+        "detail": out[2]["error"]["detail"],
+        "field": "category",
+    }
+    assert out[4]["error"]["type"] == "InvalidInput"
+    # Idempotent per item: the same references again give the same tickets.
+    assert [a["ticket"]["code"] for a in again] == [
+        out[0]["ticket"]["code"],
+        out[3]["ticket"]["code"],
+    ]
+    codes = {o["ticket"]["code"] for o in (out[0], out[3])}
+    found = {stack.get(f"/api/feedback/track/{c}").json()["code"] for c in codes}
+    assert found == codes

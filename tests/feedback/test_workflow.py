@@ -82,6 +82,16 @@ def test_routing_reassign_forward_and_permissions(stack) -> None:
 
 def test_dissolved_unit_hands_open_tickets_to_its_successor(stack) -> None:
     setup_units(stack)
+    dated = stack.put(
+        "/api/feedback/units/phuong-moi",
+        role=ADMIN,
+        json={"name": "Phường mới", "valid_from": "2025-07-01"},
+    )
+    assert dated.status_code == 200 and dated.json()["valid_from"] == "2025-07-01", dated.text
+    bad = stack.put(
+        "/api/feedback/units/phuong-moi", role=ADMIN, json={"name": "x", "valid_from": "1/7/25"}
+    )
+    assert bad.status_code == 422 and "valid_from" in bad.text, bad.text
     first = stack.submit(category="kien_nghi", description="Cây đổ").json()["code"]
     done = stack.submit(category="kien_nghi", description="Đèn hỏng").json()["code"]
     act(stack, done, "answer", answer="Đã sửa")

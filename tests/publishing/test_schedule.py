@@ -11,7 +11,7 @@ from services.publishing.config import ChannelSettings
 from services.publishing.domain import items, schedule
 from services.publishing.models import deliveries
 from shared.db import Database
-from shared.errors import InvalidInput
+from shared.errors import Conflict, InvalidInput
 from tests.publishing.conftest import PUBLISHER, approved_item, events_of
 
 P = items.Actor(**PUBLISHER)
@@ -160,3 +160,38 @@ def test_video_post_waits_for_media_then_fails_with_the_reason(sqlite_db: Databa
     with pytest.raises(InvalidInput) as err:
         _schedule(sqlite_db, v2["id"], "facebook")
     assert err.value.field == "asset_id" and "corrupt input" in err.value.detail
+
+
+def _status(db: Database, delivery_id: str) -> str:
+    with db.session() as s:
+        return str(schedule.get_delivery(s, delivery_id)["status"])
+
+
+def _move(db: Database, delivery_id: str, at: str) -> dict[str, Any]:
+    with db.session() as s:
+        return schedule.reschedule_delivery(s, delivery_id, P, CFG, db.record_event, at=at)
+
+
+def test_a_move_is_one_change_or_none(sqlite_db: Database) -> None:
+    """The calendar's drag and drop: old cancelled and new scheduled together; a refused time or
+    a delivery already claimed for sending changes nothing (the item never goes out twice)."""
+    item = approved_item(sqlite_db)
+    first = _schedule(sqlite_db, item["id"], "portal", at="2099-03-01T07:00")
+    moved = _move(sqlite_db, first["id"], "2099-03-02T08:30")
+    new = moved["delivery"]
+    assert moved["replaced"] == first["id"] and _status(sqlite_db, first["id"]) == "cancelled"
+    assert (new["channel"], new["status"], new["local_time"]) == (
+        "portal", "scheduled", "2099-03-02T08:30:00"
+    )  # fmt: skip
+
+    with pytest.raises(InvalidInput) as err:
+        _move(sqlite_db, new["id"], "2001-01-01T07:00")
+    assert err.value.field == "at" and _status(sqlite_db, new["id"]) == "scheduled"
+
+    with sqlite_db.session() as s:  # the dispatcher claimed it meanwhile
+        s.execute(deliveries.update().where(deliveries.c.id == new["id"]).values(status="sending"))
+    with pytest.raises(Conflict):
+        _move(sqlite_db, new["id"], "2099-03-03T07:00")
+    with sqlite_db.session() as s:
+        rows = s.execute(deliveries.select().where(deliveries.c.item_id == item["id"])).all()
+    assert sorted(r.status for r in rows) == ["cancelled", "sending"]  # no third delivery

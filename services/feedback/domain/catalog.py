@@ -186,9 +186,18 @@ def put_unit(
     unit_id: str,
     name: str,
     parent_id: str | None = None,
-    valid_from: date | None = None,
+    valid_from: date | str | None = None,
 ) -> dict[str, Any]:
+    """Create or rename a unit; valid_from may come as ISO text (JSON has no dates)."""
     changed(session)
+    if isinstance(valid_from, str) and valid_from:
+        try:
+            valid_from = date.fromisoformat(valid_from)
+        except ValueError:
+            raise InvalidInput(
+                "valid_from phải là ngày dạng YYYY-MM-DD / valid_from must be a date (YYYY-MM-DD)",
+                "valid_from",
+            ) from None
     if parent_id:
         _unit(session, parent_id, "parent_id")
     values: dict[str, Any] = dict(name=clean(name, "name", 300, required=True), parent_id=parent_id)

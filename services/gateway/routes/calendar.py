@@ -1,10 +1,8 @@
 """Moving a scheduled delivery to another time (the calendar's drag and drop, or its form).
 
-Publishing has no "move" of its own: a move is a new delivery of the same item on the same
-channel at the new time, then the old one cancelled. The new time is checked by publishing as any
-schedule is (past, embargo, channel); if it is refused nothing changed. If the old delivery was
-sent in the meantime the new one is cancelled again and the move is refused (409), so an item
-never goes out twice because of a move.
+Publishing does the move in one transaction (the old delivery cancelled, a new one of the same
+item, channel and options at the new time): a refused time (past, embargo) or a delivery claimed
+for sending meanwhile (409) changes nothing, so an item never goes out twice because of a move.
 """
 
 from __future__ import annotations
@@ -15,12 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.http import RequestContext, route
 from services.gateway.routes.publishing import actor
-from shared.errors import Conflict
-from shared.runtime.rpc import as_loa_error
-
-MOVABLE = ("scheduled", "waiting_media")
-NOT_COPIED = ("article_id",)
-"""Options publishing adds itself when scheduling (not the author's choice)."""
 
 
 class RescheduleIn(BaseModel):
@@ -54,29 +46,5 @@ class Rescheduled(BaseModel):
 )
 def reschedule(ctx: RequestContext, delivery_id: str) -> Any:
     body = ctx.json(RescheduleIn)
-    who = actor(ctx)
-    old = ctx.services.call("publishing", "get_delivery", delivery_id)
-    if old["status"] not in MOVABLE:
-        raise Conflict(
-            f"Chỉ đổi lịch được lượt chưa gửi (lượt này: {old['status']}) / only deliveries not "
-            f"yet sent can be moved (this one is {old['status']})",
-            "status",
-        )
-    options = {k: v for k, v in (old.get("options") or {}).items() if k not in NOT_COPIED}
-    new = ctx.services.call(
-        "publishing", "schedule", old["item_id"], old["channel"], who,
-        at=body.at, tz=old.get("tz") or "Asia/Ho_Chi_Minh", options=options,
-    )  # fmt: skip
-    try:
-        ctx.services.call("publishing", "cancel_delivery", delivery_id, who)
-    except Exception as exc:  # noqa: BLE001 - undo the new one whatever went wrong
-        ctx.services.call("publishing", "cancel_delivery", new["id"], who)
-        known = as_loa_error(exc)
-        if known is None or known.status != 409:
-            raise
-        raise Conflict(
-            "Lượt gửi vừa được gửi đi nên không đổi lịch được / the delivery was sent meanwhile, "
-            "so it cannot be moved any more",
-            "status",
-        ) from None
-    return Rescheduled(delivery=new, replaced=delivery_id)
+    moved = ctx.services.call("publishing", "reschedule_delivery", delivery_id, actor(ctx), body.at)
+    return Rescheduled(**moved)

@@ -1,10 +1,11 @@
 """The center's public portal pages: the listing and one published entry per item.
 
 The portal channel's deliveries link to `<public_url>/portal/<item id>` (publishing's portal
-transmitter builds that link from its portal_url); these routes answer it. The entries come from
-publishing's `listing` RPC (published, not withdrawn, newest first), so a withdrawn or unknown
-item is a 404 page. Everything shown is escaped; the body, already sanitized by publishing when
-it was written, is cleaned once more here with the same allowlist before it is marked safe.
+transmitter builds that link from its portal_url); these routes answer it. The listing comes from
+publishing's `listing` RPC (published, not withdrawn, newest first), one entry from its
+`portal_entry` RPC, so a withdrawn or unknown item is a 404 page. Everything shown is escaped;
+the body, already sanitized by publishing when it was written, is cleaned once more here with
+the same allowlist before it is marked safe.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from werkzeug.wrappers import Response
 from services.gateway.console.i18n import LANG_COOKIE, LANGS, choose, table
 from services.gateway.console.pages import templates
 from services.gateway.http import RequestContext, route
+from shared.runtime.rpc import as_loa_error
 
 TAGS = ["portal"]
 LISTING_LIMIT = 200
@@ -101,8 +103,12 @@ def portal_home(ctx: RequestContext) -> Response:
     roles=(),
 )
 def portal_entry(ctx: RequestContext, item_id: str) -> Response:
-    found = next((e for e in _entries(ctx) if e.get("item_id") == item_id), None)
-    if found is None:
+    try:
+        found = ctx.services.call("publishing", "portal_entry", item_id)
+    except Exception as exc:  # noqa: BLE001 - only "not there" becomes the page; others rise
+        known = as_loa_error(exc)
+        if known is None or known.status != 404:
+            raise
         return _page(ctx, "missing.html", status=404, item_id=item_id)
     entry = {
         **found,

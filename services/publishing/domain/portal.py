@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 
 from services.publishing.models import portal_entries
 from shared.db import Database
+from shared.errors import NotFound
 
 FEED_TITLE = "Trung tâm Hành chính công tỉnh Bình Dương"
 FEED_SUBTITLE = "Tin tức về cơ chế một cửa, một cửa liên thông và hành chính công"
@@ -65,6 +66,22 @@ def listing(db: Database, limit: int = 50) -> list[dict[str, Any]]:
             .limit(limit)
         ).mappings()
         return [dict(r) for r in rows]
+
+
+def entry(db: Database, item_id: str) -> dict[str, Any]:
+    with db.session() as s:
+        row = (
+            s.execute(
+                select(portal_entries).where(
+                    portal_entries.c.item_id == item_id, portal_entries.c.withdrawn.is_(False)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound("Không có bài này trên cổng / no such entry on the portal", "item_id")
+    return dict(row)
 
 
 def feed(db: Database, fmt: str, base_url: str, item_url: str, limit: int = 50) -> str:

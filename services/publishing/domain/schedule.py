@@ -385,6 +385,41 @@ def cancel_delivery(session: Session, delivery_id: str, actor: Actor) -> dict[st
     return get_delivery(session, delivery_id)
 
 
+MOVABLE = ("scheduled", "waiting_media")
+NOT_COPIED = ("article_id",)
+"""Options scheduling adds itself (not the author's choice): made again for the new delivery."""
+
+
+def reschedule_delivery(
+    session: Session,
+    delivery_id: str,
+    actor: Actor,
+    cfg: ChannelSettings,
+    record_event: RecordEvent,
+    *,
+    at: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Move a delivery not yet sent to another time (the calendar's drag and drop): the old one
+    cancelled and a new one of the same item, channel and options at the new time, in the
+    caller's one transaction — if the new time is refused, or the old delivery was claimed for
+    sending meanwhile, nothing changes and the item goes out once."""
+    old = get_delivery(session, delivery_id)
+    if old["status"] not in MOVABLE:
+        raise Conflict(
+            f"status: chỉ đổi lịch được lượt chưa gửi (lượt này: {old['status']}) / only "
+            f"deliveries not yet sent can be moved (this one is {old['status']})",
+            "status",
+        )
+    cancel_delivery(session, delivery_id, actor)  # the conditional update: 409 if claimed
+    options = {k: v for k, v in (old.get("options") or {}).items() if k not in NOT_COPIED}
+    new = schedule_delivery(
+        session, old["item_id"], old["channel"], actor, cfg, record_event,
+        at=at, tz=old.get("tz") or DEFAULT_TZ, options=options, now=now,
+    )  # fmt: skip
+    return {"delivery": new, "replaced": delivery_id}
+
+
 def get_delivery(session: Session, delivery_id: str) -> dict[str, Any]:
     row = session.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings()
     found = row.first()
