@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from nameko.extensions import DependencyProvider
@@ -219,6 +219,7 @@ class FeedbackService:
                 items.append(exc)
         valid = [i for i in items if isinstance(i, Intake)]
         desk = self.desk
+        stored: Iterator[dict[str, Any] | BaseException]
         try:
             stored = iter(self._tx(lambda s: desk.submit_many(s, valid)))
         except Exception:  # noqa: BLE001 - isolate the item at fault: one transaction each

@@ -73,6 +73,7 @@ CITIZEN = Actor("citizen", "citizen")
 _INSERT_TICKET = insert(tickets)
 _INSERT_HISTORY = insert(ticket_history)
 _FIND_REF = select(tickets.c.id).where(tickets.c.external_ref == bindparam("ref"))
+_FIND_REFS = select(tickets).where(tickets.c.external_ref.in_(bindparam("refs", expanding=True)))
 SYSTEM = Actor("system", "system")
 
 
@@ -137,7 +138,7 @@ class Desk:
         refs = [i.external_ref for i in intakes if i.external_ref]
         known_refs: dict[str, dict[str, Any]] = {}
         if refs:
-            for found in session.execute(select(tickets).where(tickets.c.external_ref.in_(refs))):
+            for found in session.execute(_FIND_REFS, {"refs": refs}):
                 known_refs[found.external_ref] = self._public_fields(dict(found._mapping))
         snap = catalog.snapshot(session)
         now = self.now()

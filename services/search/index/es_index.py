@@ -16,11 +16,13 @@ every node has (the test node lacks the analysis-common module).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from services.search.domain import (
     FACETS,
@@ -29,7 +31,7 @@ from services.search.domain import (
     Term,
     encode_cursor,
     facet_buckets,
-    fold,
+    fold_for_index,
     make_hit,
 )
 from services.search.index.base import IndexOp, SearchIndex
@@ -48,7 +50,23 @@ EXACT_FIELDS = (("title", 6.0), ("body", 3.0))
 FUZZY_BOOST = 0.3
 PREFIX_BOOST = 0.5
 NEXT_ALIAS_TTL = 1.0  # seconds a replica trusts its knowledge of a running rebuild
-BULK_CHUNK = 2000
+BULK_CHUNK = 2000  # documents per bulk request…
+BULK_CHUNK_BYTES = 8 * 1024 * 1024  # …or this many bytes of body, whichever comes first
+REBUILD_STREAMS = 2  # bulk requests in flight while a rebuild fills: one per write thread
+BULK_RETRIES = 3  # rounds for items the node refused with 429 (its write queue was full)
+# While a rebuild fills its index: no periodic refresh, no replica, and the translog synced in
+# the background instead of on every request (a crash mid-fill just means rebuilding again).
+BULK_LOAD_SETTINGS: dict[str, Any] = {
+    "refresh_interval": "-1",
+    "auto_expand_replicas": "false",
+    "number_of_replicas": 0,
+    "translog.durability": "async",
+}
+SERVING_SETTINGS: dict[str, Any] = {
+    "refresh_interval": None,
+    "auto_expand_replicas": "0-1",
+    "translog.durability": "request",
+}
 
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
@@ -110,8 +128,8 @@ class ElasticsearchIndex(SearchIndex):
         return f"{self.alias}-v{n}"
 
     def _create(self, name: str, aliases: dict[str, Any] | None = None, bulk: bool = False) -> None:
-        """`bulk`: no periodic refresh while it is filled by a rebuild (much faster loading)."""
-        settings = {**SETTINGS, "refresh_interval": "-1"} if bulk else SETTINGS
+        """`bulk`: set up for loading by a rebuild (see BULK_LOAD_SETTINGS)."""
+        settings = {**SETTINGS, **BULK_LOAD_SETTINGS} if bulk else SETTINGS
         self.client.indices.create(
             index=name, settings=settings, mappings=MAPPINGS, aliases=aliases or {}
         )
@@ -184,9 +202,9 @@ class ElasticsearchIndex(SearchIndex):
         data = doc.to_json()
         data.update(
             deleted=False,
-            title_fold=fold(doc.title),
-            body_fold=fold(doc.body),
-            keywords_fold=fold(" ".join(doc.tags)),
+            title_fold=fold_for_index(doc.title),
+            body_fold=fold_for_index(doc.body),
+            keywords_fold=fold_for_index(" ".join(doc.tags)),
             ts=doc.ts,
             sk=sort_key(doc),
         )
@@ -194,33 +212,86 @@ class ElasticsearchIndex(SearchIndex):
             data.pop("date")
         return data
 
-    def _actions(self, index: str, ops: Iterable[IndexOp]) -> Iterator[dict[str, Any]]:
-        for op in ops:
-            yield {
-                "_op_type": "index",
-                "_index": index,
+    def _lines(self, op: IndexOp) -> str:
+        """One bulk item as NDJSON: the action (external version; an equal-version removal still
+        wins, as on tantivy) and the document."""
+        action = {
+            "index": {
                 "_id": op.doc_id,
                 "version": op.version,
-                # an equal-version removal still wins, as on tantivy
                 "version_type": "external_gte" if op.is_delete else "external",
-                "_source": self._source(op),
             }
+        }
+        return (
+            json.dumps(action, ensure_ascii=False, separators=(",", ":"))
+            + "\n"
+            + json.dumps(self._source(op), ensure_ascii=False, separators=(",", ":"))
+            + "\n"
+        )
 
-    def _bulk(self, index: str, ops: Iterable[IndexOp]) -> int:
+    def _chunks(self, ops: Iterable[IndexOp]) -> Iterator[tuple[list[IndexOp], list[str]]]:
+        chunk: list[IndexOp] = []
+        lines: list[str] = []
+        size = 0
+        for op in ops:
+            line = self._lines(op)
+            chunk.append(op)
+            lines.append(line)
+            size += len(line)
+            if len(chunk) >= BULK_CHUNK or size >= BULK_CHUNK_BYTES:
+                yield chunk, lines
+                chunk, lines, size = [], [], 0
+        if chunk:
+            yield chunk, lines
+
+    def _send(self, index: str, ops: list[IndexOp], lines: list[str]) -> int:
+        """One bulk request (the body made here, as bytes); items the node refused for a full
+        queue (429) go again after a pause. Returns how many writes took effect."""
         written = 0
-        for ok, item in helpers.streaming_bulk(
-            self.client,
-            self._actions(index, ops),
-            chunk_size=BULK_CHUNK,
-            raise_on_error=False,
-            max_retries=3,
-            initial_backoff=1,
-        ):
-            result = item.get("index", {})
-            if ok:
-                written += 1
-            elif result.get("status") != 409:  # 409: an equal or newer version is stored
-                raise Unavailable(f"indexing {result.get('_id')} failed: {result.get('error')}")
+        for attempt in range(BULK_RETRIES + 1):
+            res = self.client.bulk(
+                index=index,
+                operations="".join(lines).encode(),
+                filter_path="errors,items.*.status,items.*.error",
+            )
+            if not res.get("errors"):
+                return written + len(ops)
+            again_ops: list[IndexOp] = []
+            again_lines: list[str] = []
+            for op, line, item in zip(ops, lines, res["items"], strict=True):
+                result = next(iter(item.values()))
+                status = result.get("status", 0)
+                if status < 300:
+                    written += 1
+                elif status == 429 and attempt < BULK_RETRIES:
+                    again_ops.append(op)
+                    again_lines.append(line)
+                elif status != 409:  # 409: an equal or newer version is stored
+                    raise Unavailable(f"indexing {op.doc_id} failed: {result.get('error')}")
+            if not again_ops:
+                return written
+            ops, lines = again_ops, again_lines
+            time.sleep(2**attempt)
+        return written
+
+    def _bulk(self, index: str, ops: Iterable[IndexOp], streams: int = 1) -> int:
+        """Write ops in bulk requests; with `streams` > 1, that many requests are in flight at
+        once (the node indexes each on its own write thread) while the next body is made."""
+        if streams <= 1:
+            return sum(self._send(index, chunk, lines) for chunk, lines in self._chunks(ops))
+        written = 0
+        pending: list[Future[int]] = []
+        with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="es-bulk") as pool:
+            try:
+                for chunk, lines in self._chunks(ops):
+                    if len(pending) >= streams:
+                        written += pending.pop(0).result()
+                    pending.append(pool.submit(self._send, index, chunk, lines))
+                for f in pending:
+                    written += f.result()
+            finally:
+                for f in pending:
+                    f.cancel()
         return written
 
     def write(self, ops: Iterable[IndexOp]) -> int:
@@ -252,8 +323,8 @@ class ElasticsearchIndex(SearchIndex):
         self._next, self._next_checked = new, time.monotonic()
         time.sleep(NEXT_ALIAS_TTL * 1.5)  # every replica now writes to both indexes
         try:
-            self._bulk(new, source)
-            self.client.indices.put_settings(index=new, settings={"refresh_interval": None})
+            self._bulk(new, source, streams=REBUILD_STREAMS)
+            self.client.indices.put_settings(index=new, settings=SERVING_SETTINGS)
             self.client.indices.refresh(index=new)
             actions: list[dict[str, Any]] = [
                 {"add": {"index": new, "alias": self.alias, "is_write_index": True}},

@@ -1,6 +1,6 @@
 // Media page: drag-and-drop resumable uploads, the asset list with live transcode progress,
 // one asset's jobs (queue position, failure reason, retry) and a player for the web version.
-import { T, api, badge, busyButton, bytes, el, flash, showError, t, when } from "./api.js";
+import { T, api, badge, busyButton, bytes, el, flash, onSubmitOnce, showError, t, when } from "./api.js";
 import { TusUpload, UploadRefused } from "./tus.js";
 
 const MEDIA_EXT = /\.(mp4|m4v|mov|mkv|mxf|mts|m2ts|avi|webm|mpg|mpeg|ts|3gp|wmv|flv|mp3|wav|m4a|aac|flac|ogg|opus|wma)$/i;
@@ -13,7 +13,9 @@ const tbody = document.querySelector("#assets tbody");
 const filter = document.getElementById("asset-filter");
 const detail = document.getElementById("asset-detail");
 const detailBody = document.getElementById("asset-body");
+const editForm = document.getElementById("asset-edit");
 let selected = detail.dataset.asset || "";
+let editing = "";
 let activeUploads = 0;
 let lastDetailJson = "";
 
@@ -186,6 +188,7 @@ async function loadDetail() {
     showError(detailBody, err);
     return false;
   }
+  fillDetails(a);
   const json = JSON.stringify([a.status, a.jobs, a.renditions.length]);
   if (json === lastDetailJson) return a.status === "processing";
   lastDetailJson = json;
@@ -269,6 +272,30 @@ async function loadDetail() {
   detailBody.replaceChildren(alertEl, facts, ...player, el("div", { class: "table-wrap" }, jobs), el("h3", { text: t("media.renditions") }), rends);
   return a.status === "processing";
 }
+
+// The details form is filled once per asset, not on every progress poll (it would wipe typing).
+function fillDetails(a) {
+  if (editing === a.id) return;
+  editing = a.id;
+  editForm.hidden = a.status === "deleted";
+  editForm.elements.title.value = a.title || "";
+  editForm.elements.description.value = a.description || "";
+  editForm.elements.tags.value = (a.tags || []).join(", ");
+  editForm.elements.unit_id.value = a.unit_id || "";
+}
+
+onSubmitOnce(editForm, async () => {
+  const f = editForm.elements;
+  const tags = f.tags.value.split(",").map((x) => x.trim()).filter(Boolean);
+  const body = { title: f.title.value, description: f.description.value, tags, unit_id: f.unit_id.value.trim() || null };
+  const a = await api("PATCH", `/api/media/assets/${editing}`, { json: body });
+  editing = "";
+  fillDetails(a);
+  lastDetailJson = "";
+  flash(t("media.saved"));
+  loadDetail();
+  refresh();
+});
 
 function loudnessFacts(info) {
   const facts = [];
