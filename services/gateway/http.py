@@ -163,6 +163,17 @@ class RequestContext:
         except ValidationError as exc:
             raise ValidationFailed(exc) from None
 
+    def file_body(self, limit: int, what: str) -> bytes:
+        """The whole body of a small file upload (a logo, subtitles, a leaflet), refused with 413
+        past `limit` bytes, announced or not: a chunked body is read no further than limit + 1."""
+        too_big = f"{what} are limited to {limit // 1024} KiB"
+        if (self.request.content_length or 0) > limit:
+            raise PayloadTooLarge(too_big, "file")
+        data = self.request.stream.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(too_big, "file")
+        return bytes(data)
+
 
 class UnsupportedMediaType(LoaError):
     status = 415

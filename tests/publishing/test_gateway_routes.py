@@ -174,3 +174,38 @@ def test_bad_input_is_a_problem_naming_the_field(api: str) -> None:
                   _script_tags_in_the_body, _missing_asset, _image_too_large_for_the_channel,
                   _malformed_requests):  # fmt: skip
         check(api)
+
+
+def test_a_leaflet_pdf_is_attached_over_http_and_bad_files_are_refused(api: str) -> None:
+    from tests.publishing.pdfs import make_pdf
+
+    item = requests.post(
+        f"{api}/api/publishing/items",
+        json={"kind": "document", "title": "Tờ rơi dịch vụ công", "body": "<p>Tờ rơi</p>"},
+        headers=EDITOR,
+        timeout=20,
+    ).json()
+    url = f"{api}/api/publishing/items/{item['id']}/document"
+    pdf = make_pdf([["Thủ tục cấp giấy phép xây dựng"]])
+    as_pdf = {**EDITOR, "Content-Type": "application/pdf"}
+    r = requests.put(f"{url}?filename=to-roi.pdf", data=pdf, headers=as_pdf, timeout=20)
+    assert r.status_code == 200, r.text
+    assert r.json()["document"]["filename"] == "to-roi.pdf"
+    # a damaged PDF (viewers often open those) is kept, found by its title only, and says why
+    r = requests.put(url, data=b"%PDF-1.4 not really", headers=as_pdf, timeout=20)
+    assert r.status_code == 200 and r.json()["document"]["text_status"] == "unreadable", r.text
+    problem(requests.put(url, data=b"hello", headers=as_pdf, timeout=20), 422, "file")
+    problem(
+        requests.put(url, data=b"x" * (20 * 1024 * 1024 + 1), headers=as_pdf, timeout=60),
+        413,
+        "file",
+    )
+    r = requests.put(url, data=pdf, headers={**EDITOR, "Content-Type": "text/plain"}, timeout=20)
+    assert r.status_code == 415, r.text
+    article = approved(api)
+    r = requests.put(
+        f"{api}/api/publishing/items/{article['id']}/document", data=pdf, headers=as_pdf, timeout=20
+    )
+    assert r.status_code == 409, r.text
+    r = requests.put(url, data=pdf, headers={"Content-Type": "application/pdf"}, timeout=20)
+    assert r.status_code == 401

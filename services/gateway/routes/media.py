@@ -601,17 +601,6 @@ def asset_file(ctx: RequestContext, asset_id: str, profile: str, path: str) -> R
 # --------------------------------------------------------------------------------- extras
 
 
-def small_body(ctx: RequestContext, limit: int, what: str) -> bytes:
-    """The whole body of a small file upload, refused with 413 past `limit` bytes (announced or
-    not: a chunked body is read no further than limit + 1)."""
-    if (ctx.request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"{what} are limited to {limit // 1024} KiB", "file")
-    data = ctx.request.stream.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"{what} are limited to {limit // 1024} KiB", "file")
-    return bytes(data)
-
-
 SUBTITLE_TYPES = ("text/vtt", "application/x-subrip", "text/srt", "text/plain", "")
 
 
@@ -633,7 +622,7 @@ def put_subtitles(ctx: RequestContext, asset_id: str) -> Any:
         raise UnsupportedContentType(
             "send the SRT or WebVTT file as text/vtt or application/x-subrip", "Content-Type"
         )
-    data = small_body(ctx, 2 * 1024 * 1024, "subtitle files")
+    data = ctx.file_body(2 * 1024 * 1024, "subtitle files")
     lang = req.args.get("lang") or "vi"
     encoded = base64.b64encode(data).decode("ascii")
     return ctx.services.call("media", "set_subtitles", asset_id, encoded, lang)
@@ -661,7 +650,7 @@ def delete_subtitles(ctx: RequestContext, asset_id: str) -> Any:
     roles=MEDIA_WRITE,
 )
 def put_logo(ctx: RequestContext, name: str) -> Any:
-    data = small_body(ctx, 2 * 1024 * 1024, "logo images")
+    data = ctx.file_body(2 * 1024 * 1024, "logo images")
     encoded = base64.b64encode(data).decode("ascii")
     return ctx.services.call("media", "put_logo", name, encoded)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
 from services.gateway.auth import require
-from services.gateway.http import RequestContext, route
+from services.gateway.auth.policy import CONTENT_WRITE
+from services.gateway.http import RequestContext, UnsupportedMediaType, route
 
 TAGS = ["publishing"]
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+"""As publishing reads them (services/publishing/domain/pdftext.py)."""
 
 
 def actor(ctx: RequestContext) -> dict[str, str]:
@@ -112,6 +116,33 @@ def get_item(ctx: RequestContext, item_id: str) -> Any:
 def update_item(ctx: RequestContext, item_id: str) -> Any:
     body = ctx.json(ItemIn)
     return ctx.services.call("publishing", "update_item", item_id, _item_data(body), actor(ctx))
+
+
+@route(
+    "PUT",
+    "/api/publishing/items/<item_id>/document",
+    summary="Attach a document item's PDF (a leaflet); its text is read for search",
+    tags=TAGS,
+    request_content_type="application/pdf",
+    query={"filename": "the file's name as shown to readers (default document.pdf)"},
+    responses={
+        200: "Attached (the item)",
+        409: "Not a document item, or no longer a draft or in review",
+        413: "Larger than 20 MB",
+        415: "Not sent as application/pdf",
+        422: "Not a PDF",
+    },
+    roles=CONTENT_WRITE,
+)
+def attach_document(ctx: RequestContext, item_id: str) -> Any:
+    """The body is the PDF itself. A PDF whose text cannot be read (scanned, encrypted) is
+    attached all the same and found by its title and summary only."""
+    if (ctx.request.mimetype or "") != "application/pdf":
+        raise UnsupportedMediaType("send the PDF as application/pdf")
+    data = ctx.file_body(DOCUMENT_MAX_BYTES, "PDF documents")
+    name = ctx.request.args.get("filename") or "document.pdf"
+    encoded = base64.b64encode(data).decode("ascii")
+    return ctx.services.call("publishing", "attach_document", item_id, name, encoded, actor(ctx))
 
 
 @route("POST", "/api/publishing/items/<item_id>/transitions",

@@ -57,6 +57,7 @@ FUZZY_BOOST = 0.3
 PREFIX_BOOST = 0.5
 BATCH = 5000
 WRITER_HEAP = 128_000_000
+REBUILD_WRITER_HEAP = 512_000_000  # a rebuild fills its index in few, large segments
 
 
 def sort_key(doc: SearchDoc) -> int:
@@ -96,15 +97,27 @@ def _schema() -> tantivy.Schema:
 
 
 class _Physical:
-    """One versioned folder: its index, one writer, and its analyzers."""
+    """One versioned folder: its index, one writer, and its analyzers.
 
-    def __init__(self, path: Path, schema: tantivy.Schema, analyzers: dict[str, Any]) -> None:
+    `known`, for an index this instance created empty (a rebuild's), holds the version of every
+    document written to it, so version checks need neither a search nor a commit: the index is
+    filled without committing and committed once, when it is switched to."""
+
+    def __init__(
+        self,
+        path: Path,
+        schema: tantivy.Schema,
+        analyzers: dict[str, Any],
+        heap: int = WRITER_HEAP,
+        fresh: bool = False,
+    ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.index = tantivy.Index(schema, path=str(path), reuse=True)
         for name, analyzer in analyzers.items():
             self.index.register_tokenizer(name, analyzer)
-        self.writer = self.index.writer(heap_size=WRITER_HEAP)
+        self.writer = self.index.writer(heap_size=heap)
+        self.known: dict[str, tuple[int, bool]] | None = {} if fresh else None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing anyway
@@ -175,12 +188,14 @@ class TantivyIndex(SearchIndex):
             done = 0
             for batch in _batches(ops, BATCH):
                 for i, target in enumerate(targets):
-                    n = self._write_batch(target, batch)
+                    n = self._write_batch(target, batch, commit=target.known is None)
                     if i == 0:
                         done += n
             return done
 
-    def _write_batch(self, target: _Physical, ops: list[IndexOp]) -> int:
+    def _write_batch(self, target: _Physical, ops: list[IndexOp], commit: bool = True) -> int:
+        """Write the ops that are newer than what `target` holds; with `commit`, make them
+        durable and visible at once (live writes), else leave that to the rebuild's end."""
         newest: dict[str, IndexOp] = {}
         for op in ops:  # the newest op per document; a tombstone wins a tie
             seen = newest.get(op.doc_id)
@@ -190,22 +205,28 @@ class TantivyIndex(SearchIndex):
                 or (op.version == seen.version and op.is_delete)
             ):
                 newest[op.doc_id] = op
-        stored = self._versions(target, list(newest))
+        known = target.known
+        stored = known if known is not None else self._versions(target, list(newest))
+        writer = target.writer
         written = 0
         for op in newest.values():
             old = stored.get(op.doc_id)
-            if old is not None and not _beats(op, old):
-                continue
             if old is not None:
-                target.writer.delete_documents_by_term("id", op.doc_id)
-            target.writer.add_document(self._to_tantivy(op))
+                if not _beats(op, old):
+                    continue
+                writer.delete_documents_by_term("id", op.doc_id)
+            writer.add_document(self._to_tantivy(op))
+            if known is not None:
+                known[op.doc_id] = (op.version, op.is_delete)
             written += 1
-        if written:
-            target.writer.commit()
+        if written and commit:
+            writer.commit()
             target.index.reload()
         return written
 
     def _versions(self, target: _Physical, ids: list[str]) -> dict[str, tuple[int, bool]]:
+        if target.known is not None:
+            return {i: target.known[i] for i in ids if i in target.known}
         searcher = target.index.searcher()
         if searcher.num_docs == 0 or not ids:
             return {}
@@ -258,15 +279,18 @@ class TantivyIndex(SearchIndex):
             n = int(live.path.name.lstrip("v") or 1) + 1
             target = self.root / f"v{n}"
             shutil.rmtree(target, ignore_errors=True)  # a rebuild that died half-way
-            self._next = _Physical(target, self.schema, self.analyzers)
+            self._next = _Physical(
+                target, self.schema, self.analyzers, heap=REBUILD_WRITER_HEAP, fresh=True
+            )
         nxt = self._next
         try:
             for batch in _batches(source, BATCH):
                 with self._lock:  # live writes interleave between batches, into both indexes
-                    self._write_batch(nxt, batch)
+                    self._write_batch(nxt, batch, commit=False)
             with self._lock:
                 nxt.writer.commit()
                 nxt.index.reload()
+                nxt.known = None  # committed: from now on the index itself answers
                 self._point_to(target.name)
                 self._live, self._next = nxt, None
         except BaseException:

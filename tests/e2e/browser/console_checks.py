@@ -127,6 +127,31 @@ def test_wrong_file_type_is_refused_on_the_page(page: Any, tmp_path: Path) -> No
     expect(page.locator("li.upload")).to_have_count(0)
 
 
+def test_a_leaflet_pdf_is_attached_and_its_text_read(page: Any, tmp_path: Path) -> None:
+    from tests.publishing.pdfs import make_pdf
+
+    leaflet = tmp_path / "to-roi.pdf"
+    leaflet.write_bytes(make_pdf([["Hướng dẫn cấp đổi giấy phép lái xe trực tuyến"]]))
+    notes = tmp_path / "ghi-chu.txt"
+    notes.write_text("không phải PDF")
+    login(page, to="/console/publishing")
+    page.get_by_label("Loại").select_option("document")
+    page.get_by_label("Tiêu đề", exact=True).fill(f"Tờ rơi {uuid.uuid4().hex[:6]}")
+    page.get_by_role("button", name="Lưu").click()
+    page.wait_for_url(re.compile(r".*/console/publishing/[0-9a-f-]{36}\?created=1$"))
+    box = page.locator("#document-box")
+    expect(box).to_be_visible()
+    box.get_by_label("Tệp PDF của tài liệu (tờ rơi)").set_input_files(str(notes))
+    page.get_by_role("button", name="Lưu").click()
+    expect(page.locator("#item-form [role=alert]")).to_contain_text("Tệp phải là PDF")
+    box.get_by_label("Tệp PDF của tài liệu (tờ rơi)").set_input_files(str(leaflet))
+    page.get_by_role("button", name="Lưu").click()
+    expect(page.locator("#document-state")).to_contain_text("to-roi.pdf")
+    expect(page.locator("#document-state")).to_contain_text("đã được đưa vào tìm kiếm")
+    shot(page, "23-publishing-leaflet")
+    assert page.js_errors == []
+
+
 def test_write_approve_schedule_and_see_it_on_the_portal(page: Any, context: Any) -> None:
     login(page, to="/console/publishing")
     title = f"Một cửa liên thông {uuid.uuid4().hex[:6]}"

@@ -35,12 +35,15 @@ export function newKey() {
  * Call the API. `json` is sent as the body; unsafe methods carry the CSRF token; an
  * `idempotencyKey` is sent as Idempotency-Key. Resolves to the parsed JSON (or null on 204).
  */
-export async function api(method, path, { json, headers = {}, idempotencyKey } = {}) {
+export async function api(method, path, { json, file, headers = {}, idempotencyKey } = {}) {
   const h = { Accept: "application/json", ...headers };
   const init = { method, headers: h, credentials: "same-origin" };
   if (json !== undefined) {
     h["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
+  } else if (file !== undefined) {
+    h["Content-Type"] = file.type || "application/octet-stream";
+    init.body = file;
   }
   if (!["GET", "HEAD", "OPTIONS"].includes(method)) h["X-CSRF-Token"] = csrfToken();
   if (idempotencyKey) h["Idempotency-Key"] = idempotencyKey;

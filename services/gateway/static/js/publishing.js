@@ -89,6 +89,7 @@ function fill(item) {
   form.body.value = item.body_html || item.body_text || "";
   form.tags.value = (item.tags || []).join(", ");
   form.asset_id.value = item.asset_id || "";
+  showDocument(item);
   for (const [channel, v] of Object.entries(item.variants || {})) {
     const ti = form.querySelector(`[name="variant-title-${channel}"]`);
     const tx = form.querySelector(`[name="variant-text-${channel}"]`);
@@ -113,6 +114,16 @@ function fill(item) {
     ...(item.history || []).map((h) => el("li", { text: `${when(h.at)} · ${h.action} · ${h.from_status || ""} → ${h.to_status} · ${h.actor} (${h.role})${h.note ? ` · ${h.note}` : ""}` })),
   );
 }
+
+const documentBox = document.getElementById("document-box");
+function showDocument(item) {
+  documentBox.hidden = form.kind.value !== "document";
+  const d = item?.document;
+  document.getElementById("document-state").textContent = d
+    ? `${d.filename} · ${["ok", "partial"].includes(d.text_status) ? t("pub.document.read") : t("pub.document.unread")}`
+    : "";
+}
+form.kind.addEventListener("change", () => showDocument(current));
 
 function collect() {
   const data = {
@@ -146,7 +157,18 @@ onSubmitOnce(form, async (key) => {
     window.location.assign(`/console/publishing/${item.id}?created=1`);
     await new Promise(() => {}); // keep the button disabled until the page changes
   }
-  const item = await api("PATCH", `/api/publishing/items/${current.id}`, { json: data, idempotencyKey: key });
+  let item = await api("PATCH", `/api/publishing/items/${current.id}`, { json: data, idempotencyKey: key });
+  const pdf = form.document.files?.[0];
+  if (pdf && item.kind === "document") {
+    if (!/\.pdf$/i.test(pdf.name) && pdf.type !== "application/pdf") {
+      form.document.setAttribute("aria-invalid", "true");
+      throw { problem: { title: t("error"), detail: `${t("pub.document.not_pdf")}: ${pdf.name}`, field: "document" } };
+    }
+    const name = encodeURIComponent(pdf.name);
+    const typed = pdf.type === "application/pdf" ? pdf : new Blob([pdf], { type: "application/pdf" });
+    item = await api("PUT", `/api/publishing/items/${current.id}/document?filename=${name}`, { file: typed });
+    form.document.value = "";
+  }
   fill(item);
   flash(t("saved"));
   loadList();
