@@ -315,6 +315,9 @@ def main() -> None:
         metavar="FILE",
         help="run the services under py-spy; collapsed stacks go to FILE.<services>",
     )
+    ap.add_argument(
+        "--dump", metavar="FILE", help="write every request (start s, latency ms, status) as TSV"
+    )
     args = ap.parse_args()
 
     if args.profile and not (ROOT / ".venv/bin/py-spy").exists():
@@ -415,6 +418,10 @@ def main() -> None:
         sched_after = [sched_seconds(p.pid) for p in procs]
         alive = [p.poll() is None for p in procs]
         broker_used = cpu_seconds(broker_pid) - broker_before if broker_pid else float("nan")
+        if args.dump:
+            with open(args.dump, "w") as out:
+                for r in sorted(results):
+                    out.write(f"{r[0] - START:.4f}\t{r[1] * 1000:.1f}\t{r[2]}\n")
         accepted = [r for r in results if r[2] == 201]
         codes = {r[3] for r in accepted}
         refused = [r for r in results if r[2] not in (201, 0)]

@@ -658,25 +658,56 @@ def mark(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _spans(text: str, query: SearchQuery) -> list[tuple[int, int]]:
-    """Where the query's words occur. Fast path: one regex over the folded text, whose offsets
-    are the original's when folding kept the length (it does for Vietnamese); else word by word."""
-    folded = fold(text)
-    if query.typos or len(folded) != len(text):
+    """Where the query's words occur: whole words of the text folding to a query word (or, for
+    a prefix, starting with it). Fast path: for each query word, a regex over the original text
+    whose letters are classes of everything folding to the word's letters (no folding of the
+    text); word by word when typos are allowed or a character does not fold to exactly one."""
+    if query.typos or _fold_tables()[1].search(text):
         return [(m.start(), m.end()) for m in _WORD.finditer(text) if _matches(m.group(), query)]
-    pattern = _pattern(query.terms, query.phrases)
-    return [(m.start(), m.end()) for m in pattern.finditer(folded)] if pattern else []
+    found: set[tuple[int, int]] = set()
+    for folded, prefix in _query_words(query.terms, query.phrases):
+        found.update(m.span() for m in _word_pattern(folded, prefix).finditer(text))
+    return sorted(found)
 
 
 @lru_cache(maxsize=256)
-def _pattern(terms: tuple[Term, ...], phrases: tuple[Phrase, ...]) -> re.Pattern[str] | None:
-    """One regex per query (cached: every hit of a page is highlighted with it)."""
+def _query_words(terms: tuple[Term, ...], phrases: tuple[Phrase, ...]) -> list[tuple[str, bool]]:
     exact = {t.folded for t in terms if not t.prefix}
     exact |= {w.folded for p in phrases for w in p.words}
-    alts = [re.escape(w) for w in sorted(exact, key=len, reverse=True)]
-    alts += [re.escape(t.folded) + r"\w*" for t in terms if t.prefix]
-    if not alts:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)")
+    return [(w, False) for w in sorted(exact)] + [(t.folded, True) for t in terms if t.prefix]
+
+
+@lru_cache(maxsize=4096)
+def _word_pattern(folded: str, prefix: bool) -> re.Pattern[str]:
+    """A whole word folding to `folded` (or, with `prefix`, starting with it)."""
+    classes = _fold_tables()[0]
+    form = "".join(classes.get(c) or re.escape(c) for c in folded)
+    return re.compile(r"(?<!\w)" + form + (r"\w*" if prefix else "") + r"(?!\w)")
+
+
+def _fold_classes() -> tuple[dict[str, str], re.Pattern[str]]:
+    """For each folded character, a regex class of the characters folding to it; and a pattern
+    of the characters whose fold is not one character of the same kind (those take the slow
+    path): combining marks, "İ", Σ (its lowercase depends on the next letter), astral ones."""
+    variants: dict[str, list[str]] = {}
+    odd = [r"\u03a3\ud800-\udfff\U00010000-\U0010ffff"]
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        c = chr(code)
+        f = fold(c)
+        if len(f) != 1 or bool(_WORD.match(c)) != bool(_WORD.match(f)):
+            odd.append(re.escape(c))
+        elif f != c:
+            variants.setdefault(f, [f]).append(c)
+    classes = {f: "[" + "".join(re.escape(c) for c in cs) + "]" for f, cs in variants.items()}
+    return classes, re.compile("[" + "".join(odd) + "]")
+
+
+@lru_cache(maxsize=1)
+def _fold_tables() -> tuple[dict[str, str], re.Pattern[str]]:
+    """Built on the first highlight (a pass over the BMP), not at import."""
+    return _fold_classes()
 
 
 def highlight(text: str, query: SearchQuery, max_chars: int | None = None) -> str | None:

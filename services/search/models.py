@@ -11,7 +11,7 @@ outbox, applied_events = add_event_tables(metadata)
 # What the events said about each document, kept so the index can be rebuilt without asking the
 # owning services, and so deliveries (events without a version) can be merged into their item.
 # `revision` orders every change of a row; it is the version the index compares.
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text  # noqa: E402
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Table, Text  # noqa: E402
 
 documents = Table(
     "search_documents",
@@ -30,4 +30,20 @@ deliveries = Table(
     Column("channel", String(100), primary_key=True),
     Column("url", String(2000), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- rebuilds asked for by admins (the API answers at once; a worker runs them) -------------
+rebuilds = Table(
+    "search_rebuilds",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("state", String(20), nullable=False, index=True),  # queued running done failed
+    Column("from_owners", Boolean, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("report", JSON, nullable=True),
+    Column("error", Text, nullable=True),
 )

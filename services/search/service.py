@@ -17,16 +17,22 @@ from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 
 from services.search import rebuild as rebuilding
+from services.search import rebuilds
 from services.search.domain import change_from_event, parse_query
 from services.search.index.base import SearchIndex
 from services.search.index.factory import make_index
 from services.search.models import metadata
 from services.search.projection import apply_change
-from shared.errors import Conflict, Unavailable
+from shared.errors import Conflict, LoaError, Unavailable
 from shared.events.envelope import Envelope
 from shared.health import search_check
 from shared.runtime.config import settings_of
-from shared.runtime.dependencies import Correlation, DatabaseProvider, SettingsProvider
+from shared.runtime.dependencies import (
+    Correlation,
+    DatabaseProvider,
+    OutboxRelayProvider,
+    SettingsProvider,
+)
 from shared.runtime.events import event_handler
 from shared.runtime.health import service_health
 from shared.runtime.rpc import RpcProxy, rpc
@@ -34,6 +40,7 @@ from shared.runtime.rpc import RpcProxy, rpc
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION = "search.index"
+REBUILD_QUEUE = "search.rebuild"
 _SQLITE_WRITER = threading.Lock()  # green-aware once eventlet has patched threading
 MAX_WAIT_STEP = 30.0
 OWNER_TIMEOUT = 60.0  # seconds one export page may take before the owner counts as unreachable
@@ -84,6 +91,7 @@ class SearchService:
     settings = SettingsProvider()
     db = DatabaseProvider("search", metadata)
     indexes = IndexProvider()
+    relay = OutboxRelayProvider("search", metadata)  # its only event: a rebuild to run
     media_rpc = RpcProxy("media")  # the owners, asked only by a rebuild
     publishing_rpc = RpcProxy("publishing")
     feedback_rpc = RpcProxy("feedback")
@@ -136,6 +144,48 @@ class SearchService:
             return report.to_json()
         finally:
             _REBUILDING.release()
+
+    @rpc
+    def request_rebuild(self, requested_by: str, from_owners: bool = True) -> dict[str, Any]:
+        """The admin API's rebuild: recorded and queued now, run by a search worker (the HTTP
+        request does not wait); follow it with get_rebuild."""
+        with self.db.session() as s:
+            record = rebuilds.request(s, requested_by, bool(from_owners))
+            self.db.record_event(
+                s,
+                "search.rebuild_requested",
+                {"rebuild_id": record["id"], "from_owners": record["from_owners"]},
+            )
+        return record
+
+    @rpc
+    def get_rebuild(self, rebuild_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            return rebuilds.get(s, rebuild_id)
+
+    @rpc
+    def list_rebuilds(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return rebuilds.recent(s)
+
+    @event_handler(REBUILD_QUEUE, prefetch=1)
+    def on_rebuild_requested(self, event: Envelope) -> None:
+        """Runs one requested rebuild; its end (report or reason) is recorded, never retried by
+        the bus. A worker that dies here leaves the message unacked: another runs it again."""
+        rebuild_id = event.payload["rebuild_id"]
+        with self.db.session() as s:
+            if not rebuilds.start(s, rebuild_id):
+                return  # already done or failed (a redelivered message)
+        try:
+            report = self.rebuild(from_owners=event.payload.get("from_owners", True))
+        except Exception as exc:  # noqa: BLE001 - every failure is the rebuild's outcome
+            reason = exc.detail if isinstance(exc, LoaError) else repr(exc)
+            log.warning("search rebuild %s failed: %s", rebuild_id, reason)
+            with self.db.session() as s:
+                rebuilds.fail(s, rebuild_id, reason)
+            return
+        with self.db.session() as s:
+            rebuilds.finish(s, rebuild_id, report)
 
     def _writer_lock(self) -> AbstractContextManager[Any]:
         return _SQLITE_WRITER if self.db.is_sqlite else nullcontext()

@@ -87,6 +87,13 @@ class UploadCompletedV1(Payload):
     upload_id: str
 
 
+class SearchRebuildRequestedV1(Payload):
+    """Internal to search: an admin asked for a rebuild; one search worker runs it."""
+
+    rebuild_id: str
+    from_owners: bool = True
+
+
 class TranscodeRequestedV1(Payload):
     """Internal to media: one job message on the transcode work queue."""
 
@@ -213,6 +220,7 @@ CATALOG: dict[tuple[str, int], type[Payload]] = {
     ("feedback.ticket_reopened", 1): TicketEventV1,
     ("feedback.ticket_rated", 1): TicketRatedV1,
     ("feedback.answer_published", 1): AnswerPublishedV1,
+    ("search.rebuild_requested", 1): SearchRebuildRequestedV1,
 }
 
 

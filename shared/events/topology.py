@@ -56,6 +56,8 @@ SUBSCRIPTIONS: dict[str, Subscription] = {
         Subscription("gateway.probe", ("system.probe",)),
         Subscription("media.ingest", ("media.upload_completed",)),
         Subscription("media.transcode", ("media.transcode_requested",)),
+        # a work queue: an admin's rebuild runs on one search worker, again if that one dies
+        Subscription("search.rebuild", ("search.rebuild_requested",)),
     )
 }
 

@@ -273,3 +273,55 @@ def test_rebuild_from_the_owners_after_search_lost_everything(
             se.rebuild(owner_timeout=2)
         assert "feedback" in str(err.value) and "current index stays live" in str(err.value)
         assert find(se, "")["total"] == 5 and ids(se, "khai sinh") == {f"answer:{ticket}"}
+
+        # the admin API's rebuild runs on a worker and is followed by its id: with an owner down
+        # it fails and says which; with all of them up it is done, with its report
+        record = se.request_rebuild("admin")
+        assert record["state"] == "queued" and record["requested_by"] == "admin"
+
+        def ended(rebuild_id: str) -> dict[str, Any] | None:
+            now = se.get_rebuild(rebuild_id)
+            return now if now["state"] in ("done", "failed") else None
+
+        failed = wait_until(lambda: ended(record["id"]), 90, what="the queued rebuild to end")
+        assert failed["state"] == "failed" and "feedback" in failed["error"], failed
+        assert find(se, "")["total"] == 5  # the live index kept serving
+        stack.start("feedback")
+        record = se.request_rebuild("admin")
+        done = wait_until(lambda: ended(record["id"]), 90, what="the queued rebuild to end")
+        assert done["state"] == "done" and done["attempts"] == 1, done
+        assert done["report"]["owners"]["media"] == 3 and done["report"]["changed"] == 0
+        assert [r["id"] for r in se.list_rebuilds()][:2] == [record["id"], failed["id"]]
+
+
+def test_one_rebuild_at_a_time(tmp_path: Any) -> None:
+    """A second request while one is queued or running is refused, naming the first; a rebuild
+    that ended (or whose worker vanished for good) does not block the next."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.search import rebuilds
+    from services.search.models import rebuilds as table
+    from shared.errors import Conflict
+
+    url = f"sqlite:///{tmp_path}/search.db"
+    upgrade("search", url)
+    db = Database("search", url, search_metadata)
+    try:
+        with db.session() as s:
+            first = rebuilds.request(s, "admin", True)
+        with pytest.raises(Conflict) as err, db.session() as s:
+            rebuilds.request(s, "admin", True)
+        assert first["id"] in str(err.value)
+        with db.session() as s:
+            assert rebuilds.start(s, first["id"])
+            assert rebuilds.start(s, first["id"])  # a redelivery after a worker died: again
+            rebuilds.fail(s, first["id"], "no feedback service is running")
+            assert not rebuilds.start(s, first["id"])  # ended: a late redelivery does nothing
+            second = rebuilds.request(s, "admin", False)
+            long_ago = datetime.now(UTC) - rebuilds.STALE_AFTER - timedelta(minutes=1)
+            s.execute(update(table).where(table.c.id == second["id"]).values(requested_at=long_ago))
+            third = rebuilds.request(s, "admin", True)  # the stale one does not block
+            assert rebuilds.get(s, first["id"])["attempts"] == 2
+        assert third["id"] != second["id"]
+    finally:
+        db.dispose()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.auth import require
 from services.gateway.auth.policy import ADMIN_ONLY, STAFF
 from services.gateway.http import RequestContext, route
 from shared.errors import BadRequest
@@ -112,7 +113,7 @@ def search(ctx: RequestContext) -> Any:
     return ctx.services.call("search", "search", build_query(ctx.request.args), "staff")
 
 
-class RebuildOut(BaseModel):
+class RebuildReport(BaseModel):
     index: str = Field(description="The new physical index the alias now points at")
     documents: int = Field(description="Documents and tombstones in it")
     owners: dict[str, int] = Field(description="Items each owning service exported")
@@ -120,7 +121,24 @@ class RebuildOut(BaseModel):
     seconds: float
 
 
-REBUILD_TIMEOUT = 900.0
+class RebuildIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_owners: bool = Field(
+        True, description="false: refill the index from search's own copy only (no owner asked)"
+    )
+
+
+class RebuildOut(BaseModel):
+    id: str
+    state: str = Field(description="queued, running, done or failed", examples=["queued"])
+    from_owners: bool
+    requested_by: str
+    requested_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = Field(description="Runs so far (more than one if a worker died mid-way)")
+    report: RebuildReport | None = Field(None, description="When done")
+    error: str | None = Field(None, description="When failed: why (the old index stayed live)")
 
 
 @route(
@@ -128,15 +146,42 @@ REBUILD_TIMEOUT = 900.0
     "/api/search/rebuild",
     summary="Rebuild the search index from the owning services (media, publishing, feedback)",
     tags=["search"],
+    request_model=RebuildIn,
     response_model=RebuildOut,
     responses={
-        200: "The new index is live",
-        409: "A rebuild is already running",
-        503: "An owning service did not answer: nothing was switched, the old index stays live",
+        202: "Queued: follow it at /api/search/rebuilds/<id>",
+        409: "A rebuild is already queued or running",
     },
     roles=ADMIN_ONLY,
 )
 def rebuild(ctx: RequestContext) -> Any:
-    """Fills a new versioned index from every owner's export and switches the alias to it
-    atomically; searches keep being answered and events arriving meanwhile are kept."""
-    return ctx.services.call("search", "rebuild", timeout=REBUILD_TIMEOUT)
+    """A search worker fills a new versioned index from every owner's export and switches the
+    alias to it atomically; searches keep being answered and events arriving meanwhile are
+    kept. An owner that does not answer fails the rebuild and the old index stays live."""
+    body = ctx.json(RebuildIn) if ctx.request.content_length else RebuildIn()
+    who = require(ctx).username
+    return 202, ctx.services.call("search", "request_rebuild", who, body.from_owners)
+
+
+@route(
+    "GET",
+    "/api/search/rebuilds/<rebuild_id>",
+    summary="One rebuild: its state, report or reason",
+    tags=["search"],
+    response_model=RebuildOut,
+    responses={404: "No such rebuild"},
+    roles=ADMIN_ONLY,
+)
+def get_rebuild(ctx: RequestContext, rebuild_id: str) -> Any:
+    return ctx.services.call("search", "get_rebuild", rebuild_id)
+
+
+@route(
+    "GET",
+    "/api/search/rebuilds",
+    summary="The latest rebuilds, newest first",
+    tags=["search"],
+    roles=ADMIN_ONLY,
+)
+def list_rebuilds(ctx: RequestContext) -> Any:
+    return {"rebuilds": ctx.services.call("search", "list_rebuilds")}

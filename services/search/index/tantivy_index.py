@@ -58,6 +58,8 @@ PREFIX_BOOST = 0.5
 BATCH = 5000
 WRITER_HEAP = 128_000_000
 REBUILD_WRITER_HEAP = 512_000_000  # a rebuild fills its index in few, large segments
+TOTAL_AGG = "_total"
+_META_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def sort_key(doc: SearchDoc) -> int:
@@ -239,34 +241,47 @@ class TantivyIndex(SearchIndex):
 
     def _to_tantivy(self, op: IndexOp) -> tantivy.Document:
         d = tantivy.Document()
-        d.add_text("id", op.doc_id)
+        add_text = d.add_text
+        add_text("id", op.doc_id)
         d.add_unsigned("version", op.version)
-        d.add_boolean("deleted", op.doc is None)
         doc = op.doc
+        d.add_boolean("deleted", doc is None)
         if doc is None:
-            d.add_text("visibility", "deleted")
+            add_text("visibility", "deleted")
             d.add_unsigned("sk", 0)
             d.add_unsigned("ts", 0)
             return d
-        d.add_text("type", doc.type)
-        d.add_text("visibility", doc.visibility)
-        d.add_text("status", doc.status)
+        add_text("type", doc.type)
+        add_text("visibility", doc.visibility)
+        add_text("status", doc.status)
         if doc.unit:
-            d.add_text("unit", doc.unit)
+            add_text("unit", doc.unit)
         for c in doc.channels:
-            d.add_text("channels", c)
+            add_text("channels", c)
         for t in doc.tags:
-            d.add_text("tags", t)
-        d.add_text("title_fold", doc.title)
-        d.add_text("title_exact", doc.title)
-        d.add_text("body_fold", doc.body)
-        d.add_text("body_exact", doc.body)
-        d.add_text("keywords_fold", " ".join(doc.tags))
+            add_text("tags", t)
+        add_text("keywords_fold", " ".join(doc.tags))
+        add_text("title_fold", doc.title)
+        add_text("title_exact", doc.title)
+        add_text("body_fold", doc.body)
+        add_text("body_exact", doc.body)
         d.add_unsigned("ts", doc.ts)
         d.add_unsigned("sk", sort_key(doc))
-        meta = doc.to_json()
-        del meta["title"], meta["body"]  # stored once, in the exact fields
-        d.add_bytes("src", json.dumps(meta, ensure_ascii=False).encode())
+        # stored once, the title and body in the exact fields (the same as `doc.to_json()`)
+        meta = {
+            "id": doc.id,
+            "type": doc.type,
+            "tags": doc.tags,
+            "unit": doc.unit,
+            "channels": doc.channels,
+            "status": doc.status,
+            "visibility": doc.visibility,
+            "date": doc.date.isoformat() if doc.date else None,
+            "source_id": doc.source_id,
+            "url": doc.url,
+            "duration_s": doc.duration_s,
+        }
+        d.add_bytes("src", _META_JSON(meta).encode())
         return d
 
     def version_of(self, doc_id: str) -> tuple[int, bool] | None:
@@ -389,13 +404,13 @@ class TantivyIndex(SearchIndex):
             raise InvalidInput("cursor is not one this service issued", "cursor")
         searcher = self.live.index.searcher()
         base = self._base(query)
+        facets, total = self._facets(searcher, base)  # one pass over the matches counts both
         if query.effective_sort == "date":
-            addrs, total, has_more = self._by_date(searcher, base, query)
+            addrs, has_more = self._by_date(searcher, base, query)
             scored = [(None, a) for a in addrs]
         else:
             offset = int((query.cursor or {}).get("offset", 0))
-            res = searcher.search(base, limit=query.size, offset=offset)
-            total = res.count or 0
+            res = searcher.search(base, limit=query.size, offset=offset, count=False)
             scored = [(float(s), a) for s, a in res.hits]
             has_more = offset + query.size < min(total, MAX_OFFSET)
         hits = self._hits(searcher, scored, query)
@@ -409,17 +424,16 @@ class TantivyIndex(SearchIndex):
             else:
                 offset = int((query.cursor or {}).get("offset", 0)) + query.size
                 next_cursor = encode_cursor({"sort": "relevance", "offset": offset})
-        return SearchResults(total, hits, self._facets(searcher, base), next_cursor)
+        return SearchResults(total, hits, facets, next_cursor)
 
     def _by_date(
         self, searcher: tantivy.Searcher, base: tantivy.Query, query: SearchQuery
-    ) -> tuple[list[Any], int, bool]:
+    ) -> tuple[list[Any], bool]:
         """Keyset pagination on (sk desc, id asc): correct at any depth, even if documents are
         added between pages. tantivy orders by one fast field only, so ties on `sk` are
         gathered whole and ordered by id here."""
         s = self.schema
         size = query.size
-        total = searcher.search(base, limit=1, count=True).count or 0
         rows: list[tuple[int, str, Any]] = []
         upper = 2**63 - 1
         cur = query.cursor
@@ -444,7 +458,7 @@ class TantivyIndex(SearchIndex):
                 rows += [(k, self._id(searcher, a), a) for k, _, a in fetched if k != edge]
                 rows += self._with_sk(searcher, rest_q, edge)
         rows.sort(key=lambda r: (-r[0], r[1]))
-        return [a for _, _, a in rows[:size]], total, len(rows) > size
+        return [a for _, _, a in rows[:size]], len(rows) > size
 
     def _with_sk(self, searcher: tantivy.Searcher, base: tantivy.Query, k: int) -> list[Any]:
         q = tantivy.Query.boolean_query(
@@ -477,16 +491,20 @@ class TantivyIndex(SearchIndex):
             hits.append(make_hit(src, score, query))
         return hits
 
-    def _facets(self, searcher: tantivy.Searcher, base: tantivy.Query) -> dict[str, list[dict]]:
-        aggs = {
+    def _facets(
+        self, searcher: tantivy.Searcher, base: tantivy.Query
+    ) -> tuple[dict[str, list[dict]], int]:
+        """Facet counts of the matching set, and its size (every document has an `sk`)."""
+        aggs: dict[str, Any] = {
             name: {"terms": {"field": field, "size": 100}} for name, field in KEYWORD_FIELDS.items()
         }
+        aggs[TOTAL_AGG] = {"value_count": {"field": "sk"}}
         result = searcher.aggregate(base, aggs)
         facets = {}
         for name in FACETS:
             buckets = (result.get(name) or {}).get("buckets", [])
             facets[name] = facet_buckets({str(b["key"]): int(b["doc_count"]) for b in buckets})
-        return facets
+        return facets, int((result.get(TOTAL_AGG) or {}).get("value") or 0)
 
 
 def _batches(ops: Iterable[IndexOp], size: int) -> Iterator[list[IndexOp]]:
