@@ -52,6 +52,8 @@ UNITS = [f"unit-{i:02d}" for i in range(30)]
 CHANNELS = ["portal", "facebook", "zalo", "youtube", "app", "newspaper", "tv", "email"]
 STATUSES = ["published", "published", "published", "answered", "ready"]
 WRITE_BATCH = 5000
+# Issue 6's goals: indexing docs/s at least, query p95 ms below.
+GOALS = {"tantivy": (20_000, 10.0), "elasticsearch": (5_000, 50.0)}
 
 
 class Vocabulary:
@@ -199,10 +201,19 @@ def run(name: str, docs: list[SearchDoc], queries: list[SearchQuery], es_url: st
             hits += res.total > 0
         pct = statistics.quantiles(latencies, n=100, method="inclusive")
         size = size_of(name, index, folder)
+        rate = len(docs) / elapsed
+        min_rate, max_p95 = GOALS.get(name, (0, float("inf")))
+
+        def verdict(ok: bool) -> str:
+            return "met" if ok else "NOT met"
+
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         return (
-            f"{name:<14} docs={len(docs):>7}  index {len(docs) / elapsed:>9,.0f} docs/s "
-            f"({elapsed:6.1f} s)  query p50={pct[49]:6.2f} ms p95={pct[94]:6.2f} ms "
-            f"p99={pct[98]:6.2f} ms  ({hits}/{len(queries)} with hits)  size={human(size)}"
+            f"{name:<14} docs={len(docs):>7}  index {rate:>9,.0f} docs/s ({elapsed:6.1f} s; "
+            f"goal ≥ {min_rate:,}: {verdict(rate >= min_rate)})  query p50={pct[49]:6.2f} ms "
+            f"p95={pct[94]:6.2f} ms (goal < {max_p95:g} ms: {verdict(pct[94] < max_p95)}) "
+            f"p99={pct[98]:6.2f} ms  ({hits}/{len(queries)} with hits)  size={human(size)}  "
+            f"load average {load}"
         )
     finally:
         index.drop()
@@ -230,6 +241,7 @@ def main() -> None:
     t0 = time.perf_counter()
     docs = generate(vocab, args.docs, rng)
     queries = query_mix(vocab, args.queries, random.Random(args.seed + 1))
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     avg_words = statistics.mean(len(d.body.split()) + len(d.title.split()) for d in docs[:1000])
     print(
         f"generated {len(docs):,} documents (~{avg_words:.0f} words each, vocabulary "

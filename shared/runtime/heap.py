@@ -26,7 +26,8 @@ _frozen = False
 
 
 def freeze_started_heap() -> bool:
-    """Collect once, then freeze every object alive now; True the first time in a process."""
+    """Freeze every object alive now and collect young objects less often; True the first
+    time in a process (later calls do nothing)."""
     global _frozen
     if _frozen:
         return False

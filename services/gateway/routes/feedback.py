@@ -157,7 +157,7 @@ def _freeze_heap_soon() -> None:
 
 
 PORTAL_BATCH: Batcher[dict[str, Any], dict[str, Any]] = Batcher(
-    max_items=64, window_s=0.002, max_in_flight=1
+    max_items=64, window_s=0.002, max_in_flight=2
 )
 """Portal submissions of this gateway process, sent to feedback in batches (group commit)."""
 
