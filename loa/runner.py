@@ -21,6 +21,7 @@ from shared.logging import configure_logging
 from shared.migrations import upgrade
 from shared.runtime.config import nameko_config
 from shared.runtime.events import wait_for_broker
+from shared.runtime.heap import freeze_started_heap
 
 log = logging.getLogger("loa")
 
@@ -94,6 +95,7 @@ def serve(settings: Settings, services: list[str]) -> None:
     for name in services:
         runner.add_service(service_class(name))
     runner.start()
+    eventlet.spawn_after(2.0, freeze_started_heap)  # start-up heap out of the GC's full walks
     health = None
     if "gateway" not in services and settings.health_port:
         from shared.runtime.healthserver import start_health_server

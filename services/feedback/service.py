@@ -41,7 +41,6 @@ from shared.runtime.dependencies import (
     StorageProvider,
 )
 from shared.runtime.health import service_health
-from shared.runtime.heap import HeapFreeze
 from shared.runtime.resources import database_for
 from shared.runtime.rpc import rpc
 from shared.storage import make_object_store
@@ -153,7 +152,6 @@ class FeedbackService:
     relay = OutboxRelayProvider("feedback", metadata)
     desks = DeskProvider()
     mail = MailIntake()
-    heap = HeapFreeze()  # no 100 ms full collections of the start-up heap under load
 
     # --- helpers ------------------------------------------------------------------------
     @property

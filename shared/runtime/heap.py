@@ -7,8 +7,8 @@ every ~2.5 s at 450 requests/s, a pause that every request in flight waits throu
 intake benchmark's p99). gc.freeze() moves everything alive at that moment to a permanent
 generation the collector no longer walks, so later full collections see only what was made since.
 
-Call freeze_started_heap() once the process has started (HeapFreeze does it for a nameko service
-shortly after its container started); later calls do nothing.
+loa's runner (`loa start`, `loa serve`) calls freeze_started_heap() shortly after the services
+started; later calls do nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from typing import Any
-
-import eventlet
-from nameko.extensions import DependencyProvider
 
 log = logging.getLogger(__name__)
 _frozen = False
@@ -45,21 +41,3 @@ def freeze_started_heap() -> bool:
         (time.perf_counter() - started) * 1000,
     )
     return True
-
-
-class HeapFreeze(DependencyProvider):
-    """Freezes the process's heap `delay_s` after the container started (once per process)."""
-
-    def __init__(self, delay_s: float = 2.0) -> None:
-        self.delay_s = delay_s
-
-    def start(self) -> None:
-        self._timer = eventlet.spawn_after(self.delay_s, freeze_started_heap)
-
-    def stop(self) -> None:
-        self._timer.cancel()
-
-    kill = stop
-
-    def get_dependency(self, worker_ctx: Any) -> None:
-        return None

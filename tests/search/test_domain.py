@@ -13,6 +13,7 @@ from services.search.domain import (
     Upsert,
     change_from_event,
     fold,
+    fold_for_index,
     highlight,
     parse_query,
     parse_text,
@@ -89,6 +90,38 @@ def test_highlight_marks_words_by_fold_keeping_original_text() -> None:
     q = parse_query({"q": "duong <b>"})
     assert highlight("Đường <b> & đi", q) == "<mark>Đường</mark> &lt;<mark>b</mark>&gt; &amp; đi"
     assert highlight("không khớp", q) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Đường dây nóng  1022\ttiếp nhận\n phản ánh",
+        "ĐƯỜNG DÂY NÓNG, “một cửa” – mức độ 4…",
+        "café  cafe\u0301",  # a decomposed accent
+        "ΟΔΟΣ και Σ",  # a final sigma
+        "",
+    ],
+)
+def test_fold_for_index_is_fold_word_by_word(text: str) -> None:
+    assert fold_for_index(text) == " ".join(fold(text).split())
+
+
+@pytest.mark.parametrize(
+    "q, text, marked",
+    [
+        ("duong", "ĐƯỜNG dây, đường phố", ["ĐƯỜNG", "đường"]),
+        ("mua", "Mùa múa mua muaa amua", ["Mùa", "múa", "mua"]),
+        ("cafe", "café cafe\u0301 CAFÉ", ["café", "cafe", "CAFÉ"]),  # a lone mark is no letter
+        ("οδος", "ΟΔΟΣ οδος", ["ΟΔΟΣ", "οδος"]),
+        ("phong", "Phóng sự, phòng họp", ["Phóng", "phòng"]),
+    ],
+)
+def test_highlight_finds_every_form_that_folds_to_a_query_word(
+    q: str, text: str, marked: list[str]
+) -> None:
+    out = highlight(text, parse_query({"q": q}))
+    assert out is not None
+    assert [m.split("</mark>")[0] for m in out.split("<mark>")[1:]] == marked
 
 
 def test_events_become_documents_without_personal_data() -> None:

@@ -13,7 +13,6 @@ import threading
 import time
 from typing import Any, Literal
 
-import eventlet
 import kombu.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
@@ -23,7 +22,6 @@ from services.gateway.batcher import Batcher
 from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
 from shared.errors import BadRequest, Forbidden, LoaError, PayloadTooLarge, Unavailable
 from shared.ids import new_id
-from shared.runtime.heap import freeze_started_heap
 
 TAGS = ["feedback"]
 
@@ -144,18 +142,6 @@ class Submitted(BaseModel):
     deadline_at: Any
 
 
-_heap_freeze: list[Any] = []
-
-
-def _freeze_heap_soon() -> None:
-    """Once per process, a second after the first submission: the gateway's start-up heap out
-    of the collector's full walks (shared/runtime/heap.py; ~100 ms pauses every few seconds
-    under load otherwise). Belongs in GatewayService as `heap = HeapFreeze()`; here until then.
-    """
-    if not _heap_freeze:
-        _heap_freeze.append(eventlet.spawn_after(1.0, freeze_started_heap))
-
-
 PORTAL_BATCH: Batcher[dict[str, Any], dict[str, Any]] = Batcher(
     max_items=64, window_s=0.002, max_in_flight=2
 )
@@ -205,7 +191,6 @@ def _item_error(data: dict[str, Any]) -> LoaError:
     responses={201: "Received", 413: "Attachment too large", 429: "Too many submissions"},
 )
 def submit(ctx: RequestContext) -> Any:
-    _freeze_heap_soon()
     _limit(ctx)
     body = ctx.json(Submission)
     intake: dict[str, Any] = {
