@@ -101,6 +101,11 @@ def generate(vocab: Vocabulary, n: int, rng: random.Random) -> list[SearchDoc]:
     return docs
 
 
+KINDS = ["folded", "folded", "folded", "exact", "exact", "phrase", "prefix", "filtered",
+         "by-date", "empty"]  # fmt: skip
+"""The kind of query i of the mix is KINDS[i % 10]."""
+
+
 def query_mix(vocab: Vocabulary, n: int, rng: random.Random) -> list[SearchQuery]:
     """A fixed mix: the same seed gives the same queries for every backend."""
     queries = []
@@ -200,6 +205,13 @@ def run(name: str, docs: list[SearchDoc], queries: list[SearchQuery], es_url: st
             latencies.append((time.perf_counter() - s) * 1000)
             hits += res.total > 0
         pct = statistics.quantiles(latencies, n=100, method="inclusive")
+        by_kind: dict[str, list[float]] = {}
+        for i, ms in enumerate(latencies):
+            by_kind.setdefault(KINDS[i % 10], []).append(ms)
+        kinds = "  ".join(
+            f"{k} {statistics.quantiles(v, n=20, method='inclusive')[18]:.1f}"
+            for k, v in by_kind.items()
+        )
         size = size_of(name, index, folder)
         rate = len(docs) / elapsed
         min_rate, max_p95 = GOALS.get(name, (0, float("inf")))
@@ -213,7 +225,7 @@ def run(name: str, docs: list[SearchDoc], queries: list[SearchQuery], es_url: st
             f"goal ≥ {min_rate:,}: {verdict(rate >= min_rate)})  query p50={pct[49]:6.2f} ms "
             f"p95={pct[94]:6.2f} ms (goal < {max_p95:g} ms: {verdict(pct[94] < max_p95)}) "
             f"p99={pct[98]:6.2f} ms  ({hits}/{len(queries)} with hits)  size={human(size)}  "
-            f"load average {load}"
+            f"load average {load}\n{'':<14} p95 ms by kind of query: {kinds}"
         )
     finally:
         index.drop()
