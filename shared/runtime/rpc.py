@@ -4,6 +4,8 @@ gateway, with its detail and field, not an opaque RemoteError."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import amqp.exceptions
@@ -60,11 +62,27 @@ def as_loa_error(exc: BaseException) -> LoaError | None:
 
 log = logging.getLogger(__name__)
 BROKER_GONE = (OSError, kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError)
+RECONNECT_START_S = 0.5
+RECONNECT_MAX_S = 2.0
 
 
 class TolerantQueueConsumer(QueueConsumer):
     """nameko's queue consumer, except that an ack or requeue lost with the connection is
-    logged, not fatal: the broker has already put the message back."""
+    logged, not fatal: the broker has already put the message back; and that it reconnects
+    every RECONNECT_MAX_S at most (kombu's default waits 2, 4, 6, 8… s, leaving a service idle
+    for seconds after its broker came back)."""
+
+    @contextmanager
+    def establish_connection(self) -> Iterator[Any]:
+        with self.create_connection() as conn:
+            conn.ensure_connection(
+                self.on_connection_error,
+                self.connect_max_retries,
+                interval_start=RECONNECT_START_S,
+                interval_step=RECONNECT_START_S,
+                interval_max=RECONNECT_MAX_S,
+            )
+            yield conn
 
     def ack_message(self, message: Any) -> None:
         try:
