@@ -7,7 +7,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,7 +18,12 @@ import requests
 from cryptography.fernet import Fernet
 from kombu import Connection, Exchange, Queue
 
+from services.feedback.domain import catalog
+from services.feedback.domain.pii import Vault
+from services.feedback.domain.tickets import Desk
+from services.feedback.models import metadata, outbox
 from shared.config import Settings
+from shared.db import Database
 from shared.events.topology import declare_topology
 from shared.migrations import upgrade
 from shared.runtime.config import nameko_config
@@ -220,3 +226,50 @@ def drain(settings: Settings, queue: Queue) -> list[dict[str, Any]]:
             if msg is None:
                 return out
             out.append(json.loads(msg.body))
+
+
+class Clock:
+    """The desk's clock, moved by the test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+DeskAt = Callable[..., tuple[Database, Desk, Clock]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def desk_at(request: pytest.FixtureRequest, tmp_path: Any, pg_database: Any) -> Iterator[DeskAt]:
+    """desk_at(start, setup=None) -> (db, desk, clock): the domain on a fresh feedback database
+    of each kind, default categories seeded (and setup(session) run), its clock at `start`."""
+    made: list[Database] = []
+
+    def make(start: datetime, setup: Callable[[Any], None] | None = None) -> Any:
+        if request.param == "postgresql":
+            url = pg_database("fbd")
+        else:
+            url = f"sqlite:///{tmp_path}/f{len(made)}.db"
+        upgrade("feedback", url)
+        db = Database("feedback", url, metadata)
+        made.append(db)
+        with db.session() as s:
+            catalog.seed_defaults(s)
+            if setup is not None:
+                setup(s)
+        clock = Clock(start)
+        return db, Desk(events=db, vault=Vault(Fernet.generate_key().decode()), now=clock), clock
+
+    yield make
+    for db in made:
+        db.dispose()
+
+
+def event_types(db: Database) -> list[str]:
+    """The types of the events the desk recorded, in order."""
+    from sqlalchemy import select
+
+    with db.session() as s:
+        return [r.type for r in s.execute(select(outbox.c.type).order_by(outbox.c.seq))]

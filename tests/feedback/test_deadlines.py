@@ -9,44 +9,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from sqlalchemy import select
 
 from services.feedback.domain import catalog, reports, workdays
-from services.feedback.domain.pii import Vault
-from services.feedback.domain.tickets import Actor, Desk, Intake
-from services.feedback.models import metadata, outbox
-from shared.db import Database
-from shared.migrations import upgrade
+from services.feedback.domain.tickets import Actor, Intake
+from tests.feedback.conftest import DeskAt, event_types
 
 OP = Actor("op", "operator")
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
+def _units(s: Any) -> None:
+    catalog.put_unit(s, "so-tp", "Sở Tư pháp")
+    catalog.add_rule(s, "thu_tuc", "so-tp")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def desk(request: pytest.FixtureRequest, tmp_path, pg_database) -> Any:  # type: ignore[no-untyped-def]
-    url = pg_database("fbd") if request.param == "postgresql" else f"sqlite:///{tmp_path}/f.db"
-    upgrade("feedback", url)
-    db = Database("feedback", url, metadata)
-    with db.session() as s:
-        catalog.seed_defaults(s)
-        catalog.put_unit(s, "so-tp", "Sở Tư pháp")
-        catalog.add_rule(s, "thu_tuc", "so-tp")
-    clock = Clock(datetime(2026, 2, 10, 2, 0, tzinfo=UTC))  # Tuesday before Tết, 09:00 local
-    yield db, Desk(events=db, vault=Vault(Fernet.generate_key().decode()), now=clock), clock
-    db.dispose()
+@pytest.fixture
+def desk(desk_at: DeskAt) -> Any:
+    return desk_at(datetime(2026, 2, 10, 2, 0, tzinfo=UTC), _units)  # Tuesday before Tết, 09:00
 
 
-def events(db: Database) -> list[str]:
-    with db.session() as s:
-        return [r.type for r in s.execute(select(outbox.c.type).order_by(outbox.c.seq))]
+events = event_types
 
 
 def test_deadline_skips_tet_pauses_reminds_and_goes_overdue(desk) -> None:
