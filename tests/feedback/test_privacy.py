@@ -14,7 +14,7 @@ from sqlalchemy import select
 from services.feedback.domain import privacy
 from services.feedback.domain.tickets import Actor, Intake
 from services.feedback.models import data_requests
-from tests.feedback.test_deadlines import Clock, desk  # noqa: F401 - the domain fixture
+from tests.feedback.test_deadlines import desk  # noqa: F401 - the domain fixture
 
 ADMIN = Actor("dpo", "admin")
 
