@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from services.search.domain import SearchDoc, make_doc, parse_query
-from services.search.index.base import IndexOp, SearchIndex
-from services.search.index.tantivy_index import sort_key
+from services.search.index.base import IndexOp, SearchIndex, sort_key
 from shared.errors import InvalidInput
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)

@@ -8,11 +8,33 @@ upsert arriving afterwards loses to it, so a withdrawn item stays gone.
 
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.search.domain import SearchDoc, SearchQuery, SearchResults
+
+# One behaviour on both backends: the same facets, the same field boosts (title counts more than
+# body; exact diacritics, in each backend's own exact fields, count more than folded matches).
+KEYWORD_FIELDS = {
+    "type": "type",
+    "channel": "channels",
+    "unit": "unit",
+    "tags": "tags",
+    "status": "status",
+}
+FOLDED_FIELDS = (("title_fold", 2.0), ("body_fold", 1.0), ("keywords_fold", 1.5))
+TITLE_BOOST, BODY_BOOST = 6.0, 3.0
+"""Of the exact (as typed) title and body fields."""
+FUZZY_BOOST = 0.3
+PREFIX_BOOST = 0.5
+
+
+def sort_key(doc: SearchDoc) -> int:
+    """A date sort key unique enough that ties are rare: seconds, then a hash of the id. Both
+    backends sort on it (then on id), so they list by date in the same order."""
+    return doc.ts * 1_000_000 + zlib.crc32(doc.id.encode()) % 1_000_000
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,20 @@ from services.search.domain import (
     fold_for_index,
     make_hit,
 )
-from services.search.index.base import IndexOp, SearchIndex
-from services.search.index.tantivy_index import sort_key
+from services.search.index.base import (
+    BODY_BOOST,
+    FOLDED_FIELDS,
+    FUZZY_BOOST,
+    KEYWORD_FIELDS,
+    PREFIX_BOOST,
+    TITLE_BOOST,
+    IndexOp,
+    SearchIndex,
+    sort_key,
+)
 from shared.errors import InvalidInput, Unavailable
 
-KEYWORD_FIELDS = {
-    "type": "type",
-    "channel": "channels",
-    "unit": "unit",
-    "tags": "tags",
-    "status": "status",
-}
-FOLDED_FIELDS = (("title_fold", 2.0), ("body_fold", 1.0), ("keywords_fold", 1.5))
-EXACT_FIELDS = (("title", 6.0), ("body", 3.0))
-FUZZY_BOOST = 0.3
-PREFIX_BOOST = 0.5
+EXACT_FIELDS = (("title", TITLE_BOOST), ("body", BODY_BOOST))
 NEXT_ALIAS_TTL = 1.0  # seconds a replica trusts its knowledge of a running rebuild
 BULK_CHUNK = 2000  # documents per bulk request…
 BULK_CHUNK_BYTES = 8 * 1024 * 1024  # …or this many bytes of body, whichever comes first

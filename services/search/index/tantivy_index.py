@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from services.search.domain import (
     MAX_OFFSET,
     Hit,
     Phrase,
-    SearchDoc,
     SearchQuery,
     SearchResults,
     Term,
@@ -38,34 +36,27 @@ from services.search.domain import (
     facet_buckets,
     make_hit,
 )
-from services.search.index.base import IndexOp, SearchIndex
+from services.search.index.base import (
+    BODY_BOOST,
+    FOLDED_FIELDS,
+    FUZZY_BOOST,
+    KEYWORD_FIELDS,
+    PREFIX_BOOST,
+    TITLE_BOOST,
+    IndexOp,
+    SearchIndex,
+    sort_key,
+)
 from shared.errors import InvalidInput, Unavailable
 
 ANALYZER = "vi"
 FOLDING = "vi_fold"
-KEYWORD_FIELDS = {
-    "type": "type",
-    "channel": "channels",
-    "unit": "unit",
-    "tags": "tags",
-    "status": "status",
-}
-# Field boosts: title counts more than body; exact diacritics count more than folded matches.
-FOLDED_FIELDS = (("title_fold", 2.0), ("body_fold", 1.0), ("keywords_fold", 1.5))
-EXACT_FIELDS = (("title_exact", 6.0), ("body_exact", 3.0))
-FUZZY_BOOST = 0.3
-PREFIX_BOOST = 0.5
+EXACT_FIELDS = (("title_exact", TITLE_BOOST), ("body_exact", BODY_BOOST))
 BATCH = 5000
 WRITER_HEAP = 128_000_000
 REBUILD_WRITER_HEAP = 512_000_000  # a rebuild fills its index in few, large segments
 TOTAL_AGG = "_total"
 _META_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def sort_key(doc: SearchDoc) -> int:
-    """A date sort key unique enough that ties are rare: seconds, then a hash of the id. Both
-    backends sort on it (then on id), so they list by date in the same order."""
-    return doc.ts * 1_000_000 + zlib.crc32(doc.id.encode()) % 1_000_000
 
 
 def _analyzers() -> dict[str, tantivy.TextAnalyzer]:
