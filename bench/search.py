@@ -8,6 +8,12 @@ replicas to notice it), then runs a fixed, seeded mix
 of queries (folded words, exact diacritics, phrases, prefixes, filters, empty query by date).
 Not a test: run it by hand.
 
+For tantivy it also measures, in the same run, what tantivy itself needs for the same work with
+nothing of loa around it, as baselines: indexing every word of each title and body once into a
+one-field index (no folding, no exact forms, no filters, nothing stored), and for each query of
+the mix only its ranked top 10 on loa's index (no facets, no total, no highlights). The ratios to
+them show what loa adds; the baselines show what this machine allows.
+
     .venv/bin/python bench/search.py [--docs 100000] [--queries 1000]
                                      [--backends tantivy,elasticsearch] [--es-url URL]
                                      [--seed-dir ../shared/seed]
@@ -186,6 +192,41 @@ def size_of(name: str, index: SearchIndex, folder: Any) -> int:
     return int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
 
 
+def bare_tantivy_rate(docs: list[SearchDoc]) -> float:
+    """Docs/s of a one-field tantivy index of every title and body word (the indexing baseline)."""
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("text", stored=False, tokenizer_name="default")
+    folder = tempfile.mkdtemp(prefix="loa-bench-bare-")
+    try:
+        index = tantivy.Index(sb.build(), path=folder)
+        writer = index.writer(heap_size=512_000_000)
+        t0 = time.perf_counter()
+        for d in docs:
+            doc = tantivy.Document()
+            doc.add_text("text", d.title)
+            doc.add_text("text", d.body)
+            writer.add_document(doc)
+        writer.commit()
+        writer.wait_merging_threads()
+        return len(docs) / (time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bare_top10_p95(index: SearchIndex, queries: list[SearchQuery]) -> float:
+    """p95 ms of each query's ranked top 10 alone, on loa's own tantivy index (the query
+    baseline: no facets, no total, no date order, no highlights)."""
+    searcher = index.live.index.searcher()  # type: ignore[attr-defined]
+    latencies = []
+    for q in queries:
+        s = time.perf_counter()
+        searcher.search(index._base(q), limit=q.size, count=False)  # type: ignore[attr-defined]
+        latencies.append((time.perf_counter() - s) * 1000)
+    return statistics.quantiles(latencies, n=100, method="inclusive")[94]
+
+
 def run(name: str, docs: list[SearchDoc], queries: list[SearchQuery], es_url: str | None) -> str:
     index, folder = open_backend(name, es_url)
     try:
@@ -220,12 +261,22 @@ def run(name: str, docs: list[SearchDoc], queries: list[SearchQuery], es_url: st
             return "met" if ok else "NOT met"
 
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        baselines = ""
+        if name == "tantivy":
+            bare_p95 = bare_top10_p95(index, queries)
+            bare_rate = bare_tantivy_rate(docs)
+            baselines = (
+                f"\n{'':<14} baselines, tantivy alone on this machine: one-field index "
+                f"{bare_rate:,.0f} docs/s (loa's indexing = {rate / bare_rate:.2f}× it); ranked "
+                f"top 10 alone p95={bare_p95:.2f} ms (loa's query p95 = "
+                f"{pct[94] / bare_p95:.2f}× it)"
+            )
         return (
             f"{name:<14} docs={len(docs):>7}  index {rate:>9,.0f} docs/s ({elapsed:6.1f} s; "
             f"goal ≥ {min_rate:,}: {verdict(rate >= min_rate)})  query p50={pct[49]:6.2f} ms "
             f"p95={pct[94]:6.2f} ms (goal < {max_p95:g} ms: {verdict(pct[94] < max_p95)}) "
             f"p99={pct[98]:6.2f} ms  ({hits}/{len(queries)} with hits)  size={human(size)}  "
-            f"load average {load}\n{'':<14} p95 ms by kind of query: {kinds}"
+            f"load average {load}\n{'':<14} p95 ms by kind of query: {kinds}{baselines}"
         )
     finally:
         index.drop()

@@ -39,6 +39,7 @@ from services.media.domain.probe import (
 from shared.db import Database
 from shared.errors import Conflict, InvalidInput, LoaError
 from shared.ids import new_id
+from shared.offload import off_hub
 from shared.storage.base import ObjectStore
 from shared.storage.local import LocalObjectStore
 
@@ -196,14 +197,7 @@ class Pipeline:
         hashing it) in a real OS thread, so the service keeps answering RPCs and broker
         heartbeats meanwhile. S3 calls are green network I/O already and stay on the hub."""
         if isinstance(self.store, LocalObjectStore):
-            try:
-                import eventlet.patcher
-                from eventlet import tpool
-
-                if eventlet.patcher.is_monkey_patched("thread"):
-                    return tpool.execute(fn, *args)
-            except ImportError:  # pragma: no cover
-                pass
+            return off_hub(fn, *args)
         return fn(*args)
 
     def _hash(self, key: str) -> tuple[str, int]:

@@ -664,25 +664,23 @@ def _spans(text: str, query: SearchQuery) -> list[tuple[int, int]]:
     text); word by word when typos are allowed or a character does not fold to exactly one."""
     if query.typos or _fold_tables()[1].search(text):
         return [(m.start(), m.end()) for m in _WORD.finditer(text) if _matches(m.group(), query)]
-    found: set[tuple[int, int]] = set()
-    for folded, prefix in _query_words(query.terms, query.phrases):
-        found.update(m.span() for m in _word_pattern(folded, prefix).finditer(text))
-    return sorted(found)
+    return [m.span() for m in _query_pattern(query.terms, query.phrases).finditer(text)]
 
 
 @lru_cache(maxsize=256)
-def _query_words(terms: tuple[Term, ...], phrases: tuple[Phrase, ...]) -> list[tuple[str, bool]]:
+def _query_pattern(terms: tuple[Term, ...], phrases: tuple[Phrase, ...]) -> re.Pattern[str]:
+    """One pass over the text for all of the query's words: a whole word folding to one of them
+    (or, for a prefix, starting with it)."""
     exact = {t.folded for t in terms if not t.prefix}
     exact |= {w.folded for p in phrases for w in p.words}
-    return [(w, False) for w in sorted(exact)] + [(t.folded, True) for t in terms if t.prefix]
+    forms = [_word_form(w) for w in sorted(exact)]
+    forms += [_word_form(t.folded) + r"\w*" for t in terms if t.prefix]
+    return re.compile(r"(?<!\w)(?:" + "|".join(forms or ["(?!)"]) + r")(?!\w)")
 
 
-@lru_cache(maxsize=4096)
-def _word_pattern(folded: str, prefix: bool) -> re.Pattern[str]:
-    """A whole word folding to `folded` (or, with `prefix`, starting with it)."""
+def _word_form(folded: str) -> str:
     classes = _fold_tables()[0]
-    form = "".join(classes.get(c) or re.escape(c) for c in folded)
-    return re.compile(r"(?<!\w)" + form + (r"\w*" if prefix else "") + r"(?!\w)")
+    return "".join(classes.get(c) or re.escape(c) for c in folded)
 
 
 def _fold_classes() -> tuple[dict[str, str], re.Pattern[str]]:

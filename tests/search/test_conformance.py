@@ -201,6 +201,24 @@ def test_facets_count_the_matching_set(corpus: SearchIndex) -> None:
     assert search(corpus, "1022").facets["type"] == [{"value": "article", "count": 1}]
 
 
+def test_totals_and_facets_follow_every_write(corpus: SearchIndex) -> None:
+    """Counts of a query asked again (the landing page, all day) change as soon as the index
+    does: a new match, a changed one and a removed one each show at once."""
+    before = search(corpus, "", audience="public")
+    load(corpus, doc("n1", "Tin mới", doc_type="bulletin", channels=["zalo"]))
+    after = search(corpus, "", audience="public")
+    assert after.total == before.total + 1
+    assert {"value": "bulletin", "count": 2} in after.facets["type"]
+    load(corpus, doc("n1", "Tin mới", doc_type="answer", channels=["zalo"]), version=2)
+    changed = search(corpus, "", audience="public")
+    assert {"value": "bulletin", "count": 1} in changed.facets["type"]
+    assert {"value": "answer", "count": 2} in changed.facets["type"]
+    corpus.write([IndexOp("n1", 3, None)])
+    corpus.refresh()
+    again = search(corpus, "", audience="public")
+    assert (again.total, again.facets) == (before.total, before.facets)
+
+
 def test_highlights_keep_original_diacritics(corpus: SearchIndex) -> None:
     (hit,) = search(corpus, "duong day nong").hits
     assert (

@@ -17,9 +17,9 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from eventlet import tpool
 
 from shared.errors import InvalidInput
+from shared.offload import off_hub
 
 MIN_LENGTH = 10
 MAX_LENGTH = 200
@@ -48,13 +48,13 @@ def check_policy(password: str, username: str = "") -> None:
 
 
 def hash_password(password: str) -> str:
-    return str(tpool.execute(_hasher.hash, _normalized(password)))
+    return str(off_hub(_hasher.hash, _normalized(password)))
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     """True if the password matches; never raises for a wrong password or a damaged hash."""
     try:
-        return bool(tpool.execute(_hasher.verify, stored_hash, _normalized(password)))
+        return bool(off_hub(_hasher.verify, stored_hash, _normalized(password)))
     except (VerificationError, InvalidHashError):
         return False
 

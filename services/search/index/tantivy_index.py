@@ -14,6 +14,7 @@ Highlighting is the domain's, on the stored original text.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -48,6 +49,7 @@ from services.search.index.base import (
     sort_key,
 )
 from shared.errors import InvalidInput, Unavailable
+from shared.offload import in_parallel, off_hub
 
 ANALYZER = "vi"
 FOLDING = "vi_fold"
@@ -56,6 +58,7 @@ BATCH = 5000
 WRITER_HEAP = 128_000_000
 REBUILD_WRITER_HEAP = 512_000_000  # a rebuild fills its index in few, large segments
 TOTAL_AGG = "_total"
+COUNTS_CACHED = 256
 _META_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -125,6 +128,8 @@ class TantivyIndex(SearchIndex):
         self._lock = threading.RLock()
         self._live: _Physical | None = None
         self._next: _Physical | None = None
+        self._generation = 0  # bumped on every commit: keys of `_counts`
+        self._counts: dict[tuple[Any, ...], tuple[dict, int]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -215,6 +220,7 @@ class TantivyIndex(SearchIndex):
         if written and commit:
             writer.commit()
             target.index.reload()
+            self._changed()
         return written
 
     def _versions(self, target: _Physical, ids: list[str]) -> dict[str, tuple[int, bool]]:
@@ -275,6 +281,10 @@ class TantivyIndex(SearchIndex):
         d.add_bytes("src", _META_JSON(meta).encode())
         return d
 
+    def _changed(self) -> None:
+        self._generation += 1
+        self._counts = {}
+
     def version_of(self, doc_id: str) -> tuple[int, bool] | None:
         return self._versions(self.live, [doc_id]).get(doc_id)
 
@@ -299,6 +309,7 @@ class TantivyIndex(SearchIndex):
                 nxt.known = None  # committed: from now on the index itself answers
                 self._point_to(target.name)
                 self._live, self._next = nxt, None
+                self._changed()
         except BaseException:
             with self._lock:
                 self._next = None
@@ -393,18 +404,22 @@ class TantivyIndex(SearchIndex):
         cur = query.cursor
         if cur and not ({"offset"} <= set(cur) or {"sk", "id"} <= set(cur)):
             raise InvalidInput("cursor is not one this service issued", "cursor")
+        key = self._counts_key(query)
         searcher = self.live.index.searcher()
         base = self._base(query)
-        facets, total = self._facets(searcher, base)  # one pass over the matches counts both
-        if query.effective_sort == "date":
-            addrs, has_more = self._by_date(searcher, base, query)
-            scored = [(None, a) for a in addrs]
+        page = functools.partial(self._page, searcher, base, query)
+        counted = self._counts.get(key)
+        if counted is None:  # facets and total: one pass over every match, beside the page
+            counted, (hits, addrs, has_more) = in_parallel(
+                functools.partial(self._facets, searcher, base), page
+            )
+            self._remember(key, counted)
         else:
+            hits, addrs, has_more = off_hub(page)
+        facets, total = counted
+        if query.effective_sort != "date":
             offset = int((query.cursor or {}).get("offset", 0))
-            res = searcher.search(base, limit=query.size, offset=offset, count=False)
-            scored = [(float(s), a) for s, a in res.hits]
             has_more = offset + query.size < min(total, MAX_OFFSET)
-        hits = self._hits(searcher, scored, query)
         next_cursor = None
         if has_more and hits:
             if query.effective_sort == "date":
@@ -416,6 +431,34 @@ class TantivyIndex(SearchIndex):
                 offset = int((query.cursor or {}).get("offset", 0)) + query.size
                 next_cursor = encode_cursor({"sort": "relevance", "offset": offset})
         return SearchResults(total, hits, facets, next_cursor)
+
+    def _page(
+        self, searcher: tantivy.Searcher, base: tantivy.Query, query: SearchQuery
+    ) -> tuple[list[Hit], list[Any], bool]:
+        """The hits of the page asked for, their addresses, and (by date) whether more follow."""
+        if query.effective_sort == "date":
+            addrs, has_more = self._by_date(searcher, base, query)
+            scored: list[tuple[float | None, Any]] = [(None, a) for a in addrs]
+        else:
+            offset = int((query.cursor or {}).get("offset", 0))
+            res = searcher.search(base, limit=query.size, offset=offset, count=False)
+            scored = [(float(s), a) for s, a in res.hits]
+            addrs, has_more = [a for _, a in scored], False
+        return self._hits(searcher, scored, query), addrs, has_more
+
+    def _counts_key(self, query: SearchQuery) -> tuple[Any, ...]:
+        """What decides the matching set, in the index as it is now (see `_remember`)."""
+        return (self._generation, query.terms, query.phrases, query.filters,
+                query.visibilities, query.typos)  # fmt: skip
+
+    def _remember(self, key: tuple[Any, ...], counted: tuple[dict, int]) -> None:
+        """Facet counts and totals of recent queries (the console's landing page asks the same
+        one all day) until the next commit changes the index."""
+        if key[0] != self._generation:
+            return
+        self._counts[key] = counted
+        while len(self._counts) > COUNTS_CACHED:
+            self._counts.pop(next(iter(self._counts)))
 
     def _by_date(
         self, searcher: tantivy.Searcher, base: tantivy.Query, query: SearchQuery
@@ -433,15 +476,19 @@ class TantivyIndex(SearchIndex):
             rows += [r for r in self._with_sk(searcher, base, k) if r[1] > last_id]
             upper = k - 1
         if len(rows) <= size and upper >= 0:
-            rest_q = tantivy.Query.boolean_query(
-                [
-                    (tantivy.Occur.Must, base),
-                    (
-                        tantivy.Occur.Must,
-                        tantivy.Query.range_query(s, "sk", tantivy.FieldType.Unsigned, 0, upper),
-                    ),
-                ]
-            )
+            rest_q = base  # the first page: no bound (a range over every key costs a pass)
+            if cur:
+                rest_q = tantivy.Query.boolean_query(
+                    [
+                        (tantivy.Occur.Must, base),
+                        (
+                            tantivy.Occur.Must,
+                            tantivy.Query.range_query(
+                                s, "sk", tantivy.FieldType.Unsigned, 0, upper
+                            ),
+                        ),
+                    ]
+                )
             rest = searcher.search(rest_q, limit=size + 1, count=False, order_by_field="sk").hits
             fetched = [(int(k), "", a) for k, a in rest]
             if fetched:
