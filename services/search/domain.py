@@ -463,7 +463,8 @@ def _terms_of(text: str) -> list[Term]:
 def parse_text(text: str, prefix: bool = False) -> tuple[tuple[Term, ...], tuple[Phrase, ...]]:
     """Split query text into loose words and "quoted phrases"; every other character is text,
     so query syntax (`:` `(` `*` `AND` …) can never break a search. An unclosed quote is a word
-    list. With `prefix`, the last loose word also matches as a prefix (search-as-you-type)."""
+    list. With `prefix`, the last loose word also matches as a prefix (search-as-you-type) of a
+    title or tag word (see `index.base.PREFIX_FIELDS`)."""
     text = nfc(text)
     parts = text.split('"')
     if len(parts) % 2 == 0:  # unbalanced: the last quote opens nothing

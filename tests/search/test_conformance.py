@@ -151,6 +151,17 @@ def test_prefix_for_search_as_you_type(corpus: SearchIndex) -> None:
     assert ids(search(corpus, "duong day no")) == []
 
 
+def test_a_half_typed_word_is_completed_in_titles_and_tags(index: SearchIndex) -> None:
+    load(
+        index,
+        doc("t", "Lịch tiếp dân", "Thông báo."),
+        doc("g", "Thông báo", "Lịch họp.", tags=["tiếp công dân"]),
+        doc("b", "Thông báo", "Lịch tiếp dân tháng này."),
+    )
+    assert set(ids(search(index, "thong bao tie", prefix=True))) == {"t", "g"}
+    assert set(ids(search(index, "thong bao tiep", prefix=True))) == {"t", "g", "b"}
+
+
 def test_modest_typo_tolerance(corpus: SearchIndex) -> None:
     got = search(corpus, "thogn tin")  # transposed letters in a long word
     assert ids(got) == ["a4"] and "<mark>Thông</mark>" in got.hits[0].highlight["body"]

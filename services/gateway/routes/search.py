@@ -103,7 +103,7 @@ def build_query(args: Any) -> dict[str, Any]:
         "sort": "relevance (default) or date",
         "size": "1..100 (default 20)",
         "cursor": "next_cursor of the previous page",
-        "prefix": "true: the last word may be a prefix (search as you type)",
+        "prefix": "true: the last word may begin a title or tag word (search as you type)",
     },
     responses={200: "Results", 422: "A parameter is invalid (the field is named)"},
     roles=STAFF,

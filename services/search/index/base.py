@@ -29,6 +29,11 @@ TITLE_BOOST, BODY_BOOST = 6.0, 3.0
 """Of the exact (as typed) title and body fields."""
 FUZZY_BOOST = 0.3
 PREFIX_BOOST = 0.5
+PREFIX_FIELDS = ("title_fold", "keywords_fold")
+"""Where a half-typed last word (search-as-you-type) is completed: titles and tags, what a person
+recognises while typing. Completed against bodies too, "d" or "th" would match nearly every
+document, so the half word would narrow nothing, at several times the cost; once the word is
+whole it matches bodies like any other word."""
 
 
 def sort_key(doc: SearchDoc) -> int:

@@ -40,6 +40,7 @@ from services.search.index.base import (
     FUZZY_BOOST,
     KEYWORD_FIELDS,
     PREFIX_BOOST,
+    PREFIX_FIELDS,
     TITLE_BOOST,
     IndexOp,
     SearchIndex,
@@ -350,10 +351,11 @@ class ElasticsearchIndex(SearchIndex):
             should.append(
                 {"match": {field: {"query": term.exact, "operator": "and", "boost": boost}}}
             )
-        for field, _boost in FOLDED_FIELDS:
-            if term.prefix:
+        if term.prefix:
+            for field in PREFIX_FIELDS:
                 should.append({"prefix": {field: {"value": term.folded, "boost": PREFIX_BOOST}}})
-            elif typos and term.fuzzy:
+        for field, _boost in FOLDED_FIELDS:
+            if typos and term.fuzzy:
                 should.append(
                     {
                         "fuzzy": {

@@ -43,6 +43,7 @@ from services.search.index.base import (
     FUZZY_BOOST,
     KEYWORD_FIELDS,
     PREFIX_BOOST,
+    PREFIX_FIELDS,
     TITLE_BOOST,
     IndexOp,
     SearchIndex,
@@ -341,14 +342,14 @@ class TantivyIndex(SearchIndex):
             should.append(tantivy.Query.boost_query(self._match(field, folded), boost))
         for field, boost in EXACT_FIELDS:
             should.append(tantivy.Query.boost_query(self._match(field, exact), boost))
-        if len(folded) == 1 and ((typos and term.fuzzy) or term.prefix):
+        if len(folded) == 1 and term.prefix:
+            for field in PREFIX_FIELDS:
+                q = tantivy.Query.fuzzy_term_query(self.schema, field, folded[0], 0, True, True)
+                should.append(tantivy.Query.boost_query(q, PREFIX_BOOST))
+        elif len(folded) == 1 and typos and term.fuzzy:
             for field, _boost in FOLDED_FIELDS:
-                if term.prefix:
-                    q = tantivy.Query.fuzzy_term_query(self.schema, field, folded[0], 0, True, True)
-                    should.append(tantivy.Query.boost_query(q, PREFIX_BOOST))
-                else:
-                    q = tantivy.Query.fuzzy_term_query(self.schema, field, folded[0], 1, True)
-                    should.append(tantivy.Query.boost_query(q, FUZZY_BOOST))
+                q = tantivy.Query.fuzzy_term_query(self.schema, field, folded[0], 1, True)
+                should.append(tantivy.Query.boost_query(q, FUZZY_BOOST))
         return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in should])
 
     def _phrase_query(self, phrase: Phrase) -> tantivy.Query | None:
