@@ -341,13 +341,13 @@ class ElasticsearchIndex(SearchIndex):
         return new
 
     # --- queries --------------------------------------------------------------------------
-    def _term(self, term: Term, typos: bool) -> dict[str, Any]:
+    def _term(self, term: Term, typos: bool, scoring: bool = True) -> dict[str, Any]:
         should: list[dict[str, Any]] = []
         for field, boost in FOLDED_FIELDS:
             should.append(
                 {"match": {field: {"query": term.folded, "operator": "and", "boost": boost}}}
             )
-        for field, boost in EXACT_FIELDS:
+        for field, boost in EXACT_FIELDS if scoring else ():
             should.append(
                 {"match": {field: {"query": term.exact, "operator": "and", "boost": boost}}}
             )
@@ -371,18 +371,21 @@ class ElasticsearchIndex(SearchIndex):
                 )
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
-    def _phrase(self, words: tuple[Term, ...]) -> dict[str, Any]:
+    def _phrase(self, words: tuple[Term, ...], scoring: bool = True) -> dict[str, Any]:
         folded = " ".join(w.folded for w in words)
         exact = " ".join(w.exact for w in words)
         should = [
             {"match_phrase": {f: {"query": folded, "boost": b}}} for f, b in FOLDED_FIELDS[:2]
         ]
-        should += [{"match_phrase": {f: {"query": exact, "boost": b}}} for f, b in EXACT_FIELDS]
+        if scoring:
+            should += [{"match_phrase": {f: {"query": exact, "boost": b}}} for f, b in EXACT_FIELDS]
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
-    def _query(self, query: SearchQuery) -> dict[str, Any]:
-        must = [self._term(t, query.typos) for t in query.terms] + [
-            self._phrase(p.words) for p in query.phrases
+    def _query(self, query: SearchQuery, scoring: bool = True) -> dict[str, Any]:
+        """Without `scoring`: the same documents (an exact form always matches folded too), by
+        fewer clauses, for counting."""
+        must = [self._term(t, query.typos, scoring) for t in query.terms] + [
+            self._phrase(p.words, scoring) for p in query.phrases
         ]
         flt: list[dict[str, Any]] = [{"terms": {"visibility": list(query.visibilities)}}]
         for name, values in query.filters.by_facet().items():
@@ -406,9 +409,9 @@ class ElasticsearchIndex(SearchIndex):
         sort: list[Any] = (
             [{"sk": "desc"}, {"id": "asc"}] if by_date else [{"_score": "desc"}, {"id": "asc"}]
         )
-        matching = self._query(query)
+        ranked = self._query(query)
         page_body: dict[str, Any] = {
-            "query": matching,
+            "query": ranked,
             "sort": sort,
             "size": query.size + 1,
             "track_total_hits": False,
@@ -421,7 +424,7 @@ class ElasticsearchIndex(SearchIndex):
                 raise InvalidInput("cursor is not one this service issued", "cursor")
             page_body["search_after"] = after
         counts_body: dict[str, Any] = {
-            "query": {"bool": {"filter": [matching]}},
+            "query": {"bool": {"filter": [self._query(query, scoring=False)]}},
             "size": 0,
             "track_total_hits": True,
             "aggs": {
