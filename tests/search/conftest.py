@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,5 +42,15 @@ def index(backend: str, tmp_path: Path) -> Iterator[SearchIndex]:
     try:
         yield idx
     finally:
+        idx.drop()
+        idx.close()
+
+
+def drop_service_index(backend: str, settings: Any) -> None:
+    """After a test of the running service: its Elasticsearch index (tantivy's is in tmp_path)."""
+    if backend == "elasticsearch":
+        from services.search.index.factory import make_index
+
+        idx = make_index(settings)
         idx.drop()
         idx.close()

@@ -40,7 +40,7 @@ from shared.runtime.config import nameko_config
 from shared.runtime.resources import forget_databases
 from shared.runtime.rpc import register_error_subclasses
 from tests.conftest import wait_until
-from tests.search.conftest import es_url
+from tests.search.conftest import drop_service_index, es_url
 
 EDITOR = {"user": "bien-tap-vien", "role": "editor"}
 PUBLISHER = {"user": "lanh-dao", "role": "publisher"}
@@ -66,12 +66,7 @@ def settings(make_settings: Any, backend: str) -> Iterator[Settings]:
     with Connection(s.amqp_uri) as conn:
         declare_topology(conn)
     yield s
-    if backend == "elasticsearch":
-        from services.search.index.factory import make_index
-
-        idx = make_index(s)
-        idx.drop()
-        idx.close()
+    drop_service_index(backend, s)
     forget_databases()
 
 

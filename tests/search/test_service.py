@@ -20,7 +20,7 @@ from shared.migrations import upgrade
 from shared.runtime.config import nameko_config
 from shared.runtime.resources import forget_databases
 from tests.conftest import wait_until
-from tests.search.conftest import es_url
+from tests.search.conftest import drop_service_index, es_url
 
 
 @pytest.fixture
@@ -37,12 +37,7 @@ def search_settings(make_settings: Any, backend: str, tmp_path: Path) -> Iterato
         settings = make_settings()
     upgrade("search", settings.database_url("search"))  # the real migrations
     yield settings
-    if backend == "elasticsearch":
-        from services.search.index.factory import make_index
-
-        idx = make_index(settings)
-        idx.drop()
-        idx.close()
+    drop_service_index(backend, settings)
     forget_databases()
 
 
