@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.search.domain import SearchDoc, make_doc, parse_query
+from services.search.domain import SearchDoc, encode_cursor, make_doc, parse_query
 from services.search.index.base import IndexOp, SearchIndex, sort_key
 from shared.errors import InvalidInput
 
@@ -317,6 +317,27 @@ def test_too_long_query_and_bad_cursor_are_refused(corpus: SearchIndex) -> None:
     with pytest.raises(InvalidInput) as exc:
         search(corpus, "", cursor="bm90IGEgY3Vyc29y")
     assert exc.value.field == "cursor"
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"sort": "relevance", "offset": "abc"},
+        {"sort": "relevance", "offset": -5},
+        {"sort": "relevance", "offset": 10**9},
+        {"sort": "date", "sk": "abc", "id": "a1"},
+        {"sort": "date", "sk": 5, "id": ["a1"]},
+        {"sort": "relevance", "after": ["not a score", "a1"]},
+        {"sort": "date", "after": [1, {"id": "a1"}]},
+        {"sort": "relevance", "after": [True, "a1"]},
+    ],
+)
+def test_a_forged_cursor_is_the_callers_error(corpus: SearchIndex, forged: dict) -> None:
+    """Well-formed base64 JSON with the wrong content: a 4xx naming the cursor, never a 503."""
+    for q, sort in (("mot cua", forged["sort"]), ("", "date")):
+        with pytest.raises(InvalidInput) as exc:
+            search(corpus, q, sort=sort, cursor=encode_cursor(forged))
+        assert exc.value.field == "cursor"
 
 
 @pytest.mark.parametrize(

@@ -420,7 +420,13 @@ class ElasticsearchIndex(SearchIndex):
         }
         if query.cursor:
             after = query.cursor.get("after")
-            if not isinstance(after, list) or len(after) != 2:
+            if (
+                not isinstance(after, list)
+                or len(after) != 2
+                or isinstance(after[0], bool)
+                or not isinstance(after[0], int | float)
+                or not isinstance(after[1], str)
+            ):
                 raise InvalidInput("cursor is not one this service issued", "cursor")
             page_body["search_after"] = after
         counts_body: dict[str, Any] = {

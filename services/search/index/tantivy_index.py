@@ -407,9 +407,7 @@ class TantivyIndex(SearchIndex):
             raise Unavailable(f"search index error: {exc}") from exc
 
     def _run(self, query: SearchQuery) -> SearchResults:
-        cur = query.cursor
-        if cur and not ({"offset"} <= set(cur) or {"sk", "id"} <= set(cur)):
-            raise InvalidInput("cursor is not one this service issued", "cursor")
+        _check_cursor(query.cursor)
         key = self._counts_key(query)
         searcher = self.live.index.searcher()
         matching = self._base(query, scoring=False)
@@ -550,6 +548,23 @@ class TantivyIndex(SearchIndex):
             buckets = (result.get(name) or {}).get("buckets", [])
             facets[name] = facet_buckets({str(b["key"]): int(b["doc_count"]) for b in buckets})
         return facets, int((result.get(TOTAL_AGG) or {}).get("value") or 0)
+
+
+def _is_int(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high
+
+
+def _check_cursor(cursor: dict[str, Any] | None) -> None:
+    """A cursor is opaque but travels through the browser: one not made here (an offset of
+    "abc", a key of -1) is the caller's error, not the index's."""
+    if not cursor:
+        return
+    if "offset" in cursor:
+        ok = _is_int(cursor["offset"], MAX_OFFSET)
+    else:
+        ok = _is_int(cursor.get("sk"), 2**63 - 1) and isinstance(cursor.get("id"), str)
+    if not ok:
+        raise InvalidInput("cursor is not one this service issued", "cursor")
 
 
 def _batches(ops: Iterable[IndexOp], size: int) -> Iterator[list[IndexOp]]:
