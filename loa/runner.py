@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import importlib
 import logging
 import secrets
@@ -90,7 +89,13 @@ def serve(settings: Settings, services: list[str]) -> None:
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
         raise SystemExit(f"loa: unknown service(s) {unknown}; choose from {list(SERVICES)}")
-    prepare(settings, services)
+    try:
+        prepare(settings, services)
+    except KeyboardInterrupt:  # Ctrl-C while waiting for RabbitMQ or migrating: nothing runs yet
+        log.info("stopped before the services started")
+        return
+    stops = StopRequests()
+    stops.install()  # from here a signal is a request, also while the containers start
     runner = ServiceRunner(nameko_config(settings))
     for name in services:
         runner.add_service(service_class(name))
@@ -107,32 +112,47 @@ def serve(settings: Settings, services: list[str]) -> None:
         key_file = settings.data_dir / ".admin-password"
         if key_file.exists():
             log.info("first admin account: admin (password in %s)", key_file)
-    _wait(runner)
+    _wait(runner, stops)
     if health is not None:
         health.kill()
     log.info("loa stopped")
 
 
-def _wait(runner: ServiceRunner) -> None:
-    def shutdown(signum: int, frame: Any) -> None:
-        eventlet.spawn_n(runner.stop)
+class StopRequests:
+    """SIGINT and SIGTERM counted, not raised. Python's default turns Ctrl-C into a
+    KeyboardInterrupt inside whichever green thread runs at that instant: one that swallows it
+    loses the request, and one raised while the containers start kills the process uncleanly.
+    The main green thread looks at the count instead: first request stops, second kills."""
 
-    signal.signal(signal.SIGTERM, shutdown)
+    POLL_S = 0.1
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.count += 1  # nothing else: this may run in the middle of the hub's own work
+
+
+def _wait(runner: ServiceRunner, stops: StopRequests) -> None:
     runnlet = eventlet.spawn(runner.wait)
-    while True:
-        try:
-            runnlet.wait()
-            return
-        except OSError as exc:
-            if exc.errno == errno.EINTR:
-                continue
-            raise
-        except KeyboardInterrupt:
+    stopping: Any = None
+    killing = False
+    while not runnlet.dead:
+        if stops.count >= 1 and stopping is None:
             log.info("stopping (Ctrl-C again to kill)")
-            try:
-                runner.stop()
-            except KeyboardInterrupt:
-                runner.kill()
+            stopping = eventlet.spawn(runner.stop)
+        elif stops.count >= 2 and not killing:
+            log.warning("killing the services without waiting for their work to end")
+            killing = True
+            runner.kill()
+        eventlet.sleep(StopRequests.POLL_S)
+    runnlet.wait()  # a container that crashed raises its error here
+    if stopping is not None:
+        stopping.wait()
 
 
 def data_paths(settings: Settings) -> list[Path]:

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import ROOT, wait_until
@@ -119,6 +120,46 @@ def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:
     finally:
         assert again.interrupt() == 0
     time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("moment", "signum"),
+    [
+        ("while the containers start", signal.SIGINT),
+        ("as soon as the status page answers", signal.SIGINT),
+        ("as soon as the status page answers", signal.SIGTERM),
+    ],
+)
+def test_a_stop_asked_at_any_moment_of_start_up_ends_cleanly(
+    tmp_path: Path,
+    rabbit_config: dict,  # type: ignore[type-arg]
+    moment: str,
+    signum: int,
+) -> None:
+    """Ctrl-C (or Kubernetes' SIGTERM) right after starting: loa stops on its own, exit code 0,
+    no error logged. It used to die of a KeyboardInterrupt raised inside the starting
+    containers, or to lose the request in a green thread that swallowed it and run on."""
+    loa = Loa(tmp_path / "data", rabbit_config["AMQP_URI"])
+    loa.start()
+    if moment == "while the containers start":
+        wait_until(
+            lambda: any("starting services" in ln for ln in loa.lines),
+            timeout=120,
+            interval=0.005,
+            what="the containers starting",
+        )
+    else:
+        wait_until(lambda: loa.status() is not None, timeout=120, what="the status page")
+    loa.proc.send_signal(signum)
+    try:
+        code = loa.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        loa.proc.kill()
+        raise AssertionError(f"loa ran on 60 s after {signum!r} {moment}") from None
+    time.sleep(0.1)  # the reader thread takes the last lines
+    assert code == 0, "".join(loa.lines[-30:])
+    assert any("loa stopped" in ln for ln in loa.lines), "".join(loa.lines[-30:])
+    assert not any('"level": "ERROR"' in ln for ln in loa.lines), "".join(loa.lines[-30:])
 
 
 def test_the_same_code_on_real_servers_by_variables_alone(
