@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.errors import BadRequest, LoaError, PayloadTooLarge, Unavailable
 from shared.logging import correlation_id
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from shared.runtime.rpc import as_loa_error
+from shared.runtime.rpc import BROKER_GONE, as_loa_error
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -115,7 +115,13 @@ class Services:
         self, service: str, method: str, *args: Any, timeout: float | None = None, **kwargs: Any
     ) -> Any:
         proxy = self._proxies[service]
-        reply = getattr(proxy, method).call_async(*args, **kwargs)
+        try:
+            reply = getattr(proxy, method).call_async(*args, **kwargs)
+        except BROKER_GONE as exc:  # the request could not even be sent: a 503, not a bug
+            log.warning("RPC %s.%s not sent, the broker is unreachable: %s", service, method, exc)
+            raise Unavailable(
+                "Không kết nối được hàng đợi tin nhắn / the message broker is unreachable"
+            ) from None
         try:
             with eventlet.Timeout(timeout or self.timeout):
                 return reply.result()

@@ -4,8 +4,10 @@ downloads, correlation ids."""
 from __future__ import annotations
 
 import socket
+import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -15,6 +17,7 @@ from services.gateway.service import GatewayService
 from shared.runtime.config import nameko_config
 from shared.runtime.resources import forget_databases
 from shared.storage.factory import make_object_store
+from shared.storage.local import sign_url
 
 
 def _free_port() -> int:
@@ -131,44 +134,99 @@ def test_bus_probe_round_trip(gateway) -> None:
 
 def test_signed_download_links(gateway) -> None:
     settings, base = gateway
+    key = "docs/thông-báo.txt"
     store = make_object_store(settings)
-    store.put("docs/thông-báo.txt", [b"Xin ch\xc3\xa0o"], content_type="text/plain")
-    url = store.url("docs/thông-báo.txt", timedelta(minutes=5))
+    store.put(key, [b"Xin ch\xc3\xa0o"], content_type="text/plain")
+    url = store.url(key, timedelta(minutes=5))
     resp = requests.get(url)
     assert resp.status_code == 200 and resp.content == b"Xin ch\xc3\xa0o"
+    # Tampered: a changed signature, or a changed expiry under the old signature.
     assert_problem(requests.get(url.replace("sig=", "sig=0")), 403)
-    expired = store.url("docs/thông-báo.txt", timedelta(seconds=1)).replace("expires=", "expires=1")
-    assert requests.get(expired).status_code in (400, 403)
+    assert_problem(requests.get(url.replace("expires=", "expires=1")), 403)
+
+    # Expired: correctly signed, but its time has passed (a minute ago, clear of clock steps).
+    def signed(expires_at: int) -> str:
+        sig = sign_url(settings.signing_key, key, expires_at)
+        return f"{base}/files/{quote(key, safe='/')}?expires={expires_at}&sig={sig}"
+
+    fresh = requests.get(signed(int(time.time()) + 300))
+    assert fresh.status_code == 200 and fresh.content == b"Xin ch\xc3\xa0o"  # built right
+    body = assert_problem(requests.get(signed(int(time.time()) - 60)), 403)
+    assert "expired" in body["detail"]
 
 
-def test_gateway_survives_a_broker_restart_with_calls_in_flight(gateway) -> None:
-    """Replies and acks lost with the connection must not end the gateway (stock nameko lets
-    them kill the container): after RabbitMQ comes back, RPC through the gateway works again."""
+def test_gateway_survives_a_broker_restart_with_calls_in_flight(gateway, container_factory) -> None:
+    """Replies and acks lost with the connection must not end the gateway or the service
+    (stock nameko lets them kill the container): calls caught by the restart answer, with a
+    result or a 503, and after RabbitMQ comes back RPC through the gateway works again."""
     import subprocess
 
     import eventlet
+    import eventlet.event
 
+    from shared.runtime.rpc import rpc
     from tests.conftest import wait_until
 
-    _, base = gateway
-    pool = eventlet.GreenPool(20)
-    for _ in range(20):
-        pool.spawn_n(lambda: requests.post(f"{base}/api/bus/probes", timeout=30))
-    eventlet.sleep(0.05)
+    settings, base = gateway
+    calls = 6  # fewer than max_workers: every one of them runs in the service at once
+    entered: list[int] = []
+    release = eventlet.event.Event()
+
+    class HeldPublishing:
+        """Stands in for publishing: the portal's listing waits until the broker is gone."""
+
+        name = "publishing"
+
+        @rpc
+        def listing(self, limit: int) -> list[Any]:
+            entered.append(limit)
+            with eventlet.Timeout(60, False):
+                release.wait()
+            return []
+
+    container_factory(HeldPublishing, nameko_config(settings)).start()
+    results: dict[int, requests.Response | BaseException] = {}
+
+    def portal(i: int) -> None:
+        try:
+            results[i] = requests.get(f"{base}/portal", timeout=45)
+        except BaseException as exc:  # noqa: BLE001 - recorded, judged below
+            results[i] = exc
+
+    threads = [eventlet.spawn(portal, i) for i in range(calls)]
+    wait_until(lambda: len(entered) == calls, what="the portal calls running in publishing")
+    assert not results, "every call must still be waiting for its reply when the broker stops"
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
     try:
+        release.send(True)  # their replies and acks now meet a dead connection
         eventlet.sleep(1)
-        down = requests.post(f"{base}/api/bus/probes", timeout=60)
-        assert down.status_code in (500, 503), down.text
+        # A call made while the broker is down cannot be sent: a 503, not an internal error.
+        assert_problem(requests.post(f"{base}/api/bus/probes", timeout=60), 503)
     finally:
         subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
-    pool.waitall()
+    with eventlet.Timeout(60, RuntimeError("calls caught by the restart never answered")):
+        for thread in threads:
+            thread.wait()
+    for i in range(calls):
+        resp = results[i]
+        assert isinstance(resp, requests.Response), f"call {i} got no answer: {resp!r}"
+        if resp.status_code == 503:  # the reply was lost: the gateway's deadline answers
+            assert_problem(resp, 503)
+        else:
+            assert resp.status_code == 200, (i, resp.status_code, resp.text[:300])
+            assert "text/html" in resp.headers["Content-Type"]
 
-    def probe_ok() -> bool:
+    def answers(method: str, path: str, status: int) -> bool:
         try:
-            return requests.post(f"{base}/api/bus/probes", timeout=20).status_code == 202
+            return requests.request(method, base + path, timeout=20).status_code == status
         except requests.RequestException:
             return False
 
-    wait_until(probe_ok, timeout=90, interval=1, what="RPC through the gateway after restart")
+    # Both containers are back: the gateway's own RPC (send_probe) and the held service's.
+    wait_until(
+        lambda: answers("POST", "/api/bus/probes", 202) and answers("GET", "/portal", 200),
+        timeout=90,
+        interval=1,
+        what="RPC through the gateway after restart",
+    )
     assert requests.get(f"{base}/livez", timeout=10).status_code == 200
