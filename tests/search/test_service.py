@@ -9,16 +9,17 @@ from typing import Any
 import pytest
 from kombu import Connection
 from nameko.standalone.rpc import ServiceRpcProxy
+from sqlalchemy import select
 
-from services.search.models import metadata
-from services.search.service import SearchService
+from services.search.models import applied_events, documents, metadata
+from services.search.service import SUBSCRIPTION, SearchService
 from shared.config import Settings
 from shared.errors import InvalidInput
 from shared.events.envelope import Envelope
 from shared.events.topology import EVENTS_EXCHANGE
 from shared.migrations import upgrade
 from shared.runtime.config import nameko_config
-from shared.runtime.resources import forget_databases
+from shared.runtime.resources import database_for, forget_databases
 from tests.conftest import wait_until
 from tests.search.conftest import drop_service_index, es_url
 
@@ -61,6 +62,48 @@ def publish(settings: Settings, event_type: str, payload: dict[str, Any], times:
                 delivery_mode=2,
             )
     return env.id
+
+
+def handled(settings: Settings, event_id: str) -> bool:
+    """The search service recorded this event as applied (its inbox row is committed together
+    with the projection change and after the index write)."""
+    db = database_for(settings, "search", metadata)
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            select(applied_events.c.event_id).where(
+                applied_events.c.subscription == SUBSCRIPTION,
+                applied_events.c.event_id == event_id,
+            )
+        ).first()
+    return row is not None
+
+
+def wait_handled(settings: Settings, event_id: str, what: str) -> None:
+    wait_until(lambda: handled(settings, event_id), what=f"{what} handled")
+    refresh_index(settings)  # what the handler wrote is visible to searches
+
+
+def refresh_index(settings: Settings) -> None:
+    if settings.search_backend == "elasticsearch":  # tantivy writes are visible at once
+        from services.search.index.factory import make_index
+
+        idx = make_index(settings)
+        try:
+            idx.refresh()
+        finally:
+            idx.close()
+
+
+def projected(settings: Settings, doc_id: str) -> tuple[int, bool, str | None]:
+    """(source_version, deleted, doc JSON) of a document in the search projection."""
+    db = database_for(settings, "search", metadata)
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            select(documents.c.source_version, documents.c.deleted, documents.c.doc).where(
+                documents.c.doc_id == doc_id
+            )
+        ).one()
+    return row.source_version, row.deleted, row.doc
 
 
 def item(item_id: str, title: str, version: int, **kw: Any) -> dict[str, Any]:
@@ -124,12 +167,15 @@ def test_events_flow_into_search(search_container: Any, search_settings: Setting
             "publishing.delivery_succeeded",
             {"delivery_id": "d1", "item_id": "i1", "channel": "zalo"},
         )
-        publish(s, "publishing.item_published", item("i1", "Bản cũ", 1))
+        stale = publish(s, "publishing.item_published", item("i1", "Bản cũ", 1))
         wait_until(
             lambda: find("", filters={"channel": ["zalo"]})["total"] == 1,
             what="the delivery merged",
         )
+        wait_handled(s, stale, "the stale v1")
         assert titles("ban cu") == []
+        version, deleted, doc = projected(s, "item:i1")
+        assert (version, deleted) == (2, False) and "Bản cũ" not in (doc or "")
         publish(s, "publishing.item_published", item("i1", "Hướng dẫn mới một cửa", 3))
         wait_until(lambda: titles("huong dan moi") == ["Hướng dẫn mới một cửa"], what="v3")
         assert find("", filters={"channel": ["zalo"]})["total"] == 1  # deliveries kept
@@ -137,10 +183,12 @@ def test_events_flow_into_search(search_container: Any, search_settings: Setting
         # withdrawn: gone, and a redelivered older publish cannot bring it back
         publish(s, "publishing.item_withdrawn", {"item_id": "i1", "version": 4})
         wait_until(lambda: titles("huong dan") == [], what="the withdrawal")
-        publish(s, "publishing.item_published", item("i1", "Hướng dẫn mới một cửa", 3))
+        late = publish(s, "publishing.item_published", item("i1", "Hướng dẫn mới một cửa", 3))
         publish(s, "media.asset_ready", {"asset_id": "m2", "title": "Đánh dấu"})
         wait_until(lambda: titles("danh dau", "staff") == ["Đánh dấu"], what="a later event")
+        wait_handled(s, late, "the redelivered v3")
         assert titles("huong dan") == []
+        assert projected(s, "item:i1") == (4, True, None)
 
         # bad input is a clear 4xx
         with pytest.raises(InvalidInput) as exc:
@@ -155,4 +203,3 @@ def test_events_flow_into_search(search_container: Any, search_settings: Setting
         wait_until(lambda: find("", "staff")["total"] == 3, what="the rebuilt index")
         assert titles("huong dan") == []
         assert titles("phong su", "staff") == ["Phóng sự mùa lúa"]
-    assert metadata.tables["search_documents"] is not None

@@ -335,8 +335,8 @@ class TantivyIndex(SearchIndex):
     def _term_query(self, term: Term, typos: bool, scoring: bool) -> tantivy.Query | None:
         folded = self._analyze(FOLDING, term.exact)
         exact = self._analyze(ANALYZER, term.exact)
-        if not folded:
-            return None
+        if not folded:  # a word too long to be indexed: no document has it (as on Elasticsearch)
+            return tantivy.Query.boolean_query([])  # matches nothing, rather than being ignored
         should: list[tantivy.Query] = []
         for field, boost in FOLDED_FIELDS:
             should.append(tantivy.Query.boost_query(self._match(field, folded), boost))
@@ -357,7 +357,7 @@ class TantivyIndex(SearchIndex):
         folded = self._analyze(FOLDING, text)
         exact = self._analyze(ANALYZER, text)
         if not folded:
-            return None
+            return tantivy.Query.boolean_query([])  # matches nothing
         should = [
             tantivy.Query.boost_query(self._match(f, folded), b) for f, b in FOLDED_FIELDS[:2]
         ] + [
