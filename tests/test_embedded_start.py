@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,8 @@ class Loa:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -63,13 +63,19 @@ class Loa:
         except requests.RequestException:
             return None
 
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT, why: str = "") -> int:
+        """Send the signal, wait for the exit and for the last line of output to be read."""
+        self.proc.send_signal(signum)
         try:
-            return self.proc.wait(timeout=60)
+            code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise AssertionError("loa did not stop within 60 s of Ctrl-C") from None
+            raise AssertionError(f"loa ran on 60 s after {signum!r}{why}") from None
+        self.reader.join(timeout=10)
+        return code
+
+    def errors(self) -> list[str]:
+        return [ln for ln in self.lines if '"level": "ERROR"' in ln]
 
 
 def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:  # type: ignore[type-arg]
@@ -105,7 +111,7 @@ def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:
     for name in ("media", "publishing", "feedback", "search", "gateway"):
         assert (data / f"{name}.sqlite3").exists()
     assert (data / "objects").is_dir()
-    assert not any('"level": "ERROR"' in ln for ln in loa.lines), "".join(loa.lines[-30:])
+    assert not loa.errors(), "".join(loa.lines[-30:])
 
     again = Loa(data, rabbit_config["AMQP_URI"])
     again.start()
@@ -118,8 +124,8 @@ def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:
         kept = requests.get(f"{again.url}/api/bus/probes/{probe}", timeout=20)
         assert kept.status_code == 200 and kept.json()["received"] is True
     finally:
-        assert again.interrupt() == 0
-    time.sleep(0.1)
+        assert again.interrupt() == 0, "".join(again.lines[-30:])
+    assert not again.errors(), "".join(again.lines[-30:])
 
 
 @pytest.mark.parametrize(
@@ -150,16 +156,10 @@ def test_a_stop_asked_at_any_moment_of_start_up_ends_cleanly(
         )
     else:
         wait_until(lambda: loa.status() is not None, timeout=120, what="the status page")
-    loa.proc.send_signal(signum)
-    try:
-        code = loa.proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        loa.proc.kill()
-        raise AssertionError(f"loa ran on 60 s after {signum!r} {moment}") from None
-    time.sleep(0.1)  # the reader thread takes the last lines
+    code = loa.interrupt(signum, f" {moment}")
     assert code == 0, "".join(loa.lines[-30:])
     assert any("loa stopped" in ln for ln in loa.lines), "".join(loa.lines[-30:])
-    assert not any('"level": "ERROR"' in ln for ln in loa.lines), "".join(loa.lines[-30:])
+    assert not loa.errors(), "".join(loa.lines[-30:])
 
 
 def test_the_same_code_on_real_servers_by_variables_alone(
@@ -171,6 +171,7 @@ def test_the_same_code_on_real_servers_by_variables_alone(
     only environment variables change."""
     import uuid
 
+    from minio import Minio
     from sqlalchemy import create_engine, text
 
     from tests.conftest import require_env
@@ -181,6 +182,14 @@ def test_the_same_code_on_real_servers_by_variables_alone(
     with admin.connect() as conn:
         for name in services:
             conn.execute(text(f'CREATE DATABASE "{label}_{name}"'))
+    bucket = label.replace("_", "-")
+    es = require_env("LOA_TEST_ELASTICSEARCH_URL")
+    s3 = Minio(
+        require_env("LOA_TEST_S3_ENDPOINT"),
+        access_key=require_env("LOA_TEST_S3_ACCESS_KEY"),
+        secret_key=require_env("LOA_TEST_S3_SECRET_KEY"),
+        secure=False,
+    )
     loa = Loa(tmp_path / "data", rabbit_config["AMQP_URI"])
     loa.env.update(
         {
@@ -189,9 +198,9 @@ def test_the_same_code_on_real_servers_by_variables_alone(
             "LOA_S3_ENDPOINT": require_env("LOA_TEST_S3_ENDPOINT"),
             "LOA_S3_ACCESS_KEY": require_env("LOA_TEST_S3_ACCESS_KEY"),
             "LOA_S3_SECRET_KEY": require_env("LOA_TEST_S3_SECRET_KEY"),
-            "LOA_S3_BUCKET": label.replace("_", "-"),
+            "LOA_S3_BUCKET": bucket,
             "LOA_SEARCH_BACKEND": "elasticsearch",
-            "LOA_ELASTICSEARCH_URL": require_env("LOA_TEST_ELASTICSEARCH_URL"),
+            "LOA_ELASTICSEARCH_URL": es,
             "LOA_ELASTICSEARCH_INDEX_PREFIX": label,
             "LOA_SIGNING_KEY": "k" * 32,
             "LOA_ADMIN_PASSWORD": "a-long-admin-password",
@@ -204,11 +213,18 @@ def test_the_same_code_on_real_servers_by_variables_alone(
             timeout=120,
             what="every service ready on PostgreSQL, S3 and Elasticsearch",
         )
-        assert all(s["ready"] for s in status["services"])
-        assert not (tmp_path / "data" / "media.sqlite3").exists()
+        assert {s["service"] for s in status["services"]} == set(services)
+        assert not list((tmp_path / "data").glob("*.sqlite3"))  # no embedded database at all
+        for name in services:  # each service migrated its own PostgreSQL database
+            engine = create_engine(pg_admin_url.rsplit("/", 1)[0] + f"/{label}_{name}")
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            engine.dispose()
+        assert s3.bucket_exists(bucket)  # media's readiness check opened its bucket
+        assert requests.get(f"{es}/_cat/indices/{label}*?h=index", timeout=30).text.split()
+        assert not (tmp_path / "data" / "search").exists()  # no embedded tantivy index
     finally:
         code = loa.interrupt()
-        es = require_env("LOA_TEST_ELASTICSEARCH_URL")
         names = requests.get(f"{es}/_cat/indices/{label}*?h=index", timeout=30).text.split()
         for name in names:
             requests.delete(f"{es}/{name}", timeout=30)
@@ -216,4 +232,7 @@ def test_the_same_code_on_real_servers_by_variables_alone(
             for name in services:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{label}_{name}" WITH (FORCE)'))
         admin.dispose()
+        if s3.bucket_exists(bucket):
+            s3.remove_bucket(bucket)
     assert code == 0, "".join(loa.lines[-30:])
+    assert not loa.errors(), "".join(loa.lines[-30:])

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import eventlet
-from kombu import Connection
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import func, select
 
@@ -129,13 +130,15 @@ def test_relay_killed_mid_batch_loses_nothing_and_applies_once(
 
 def test_services_wait_for_the_broker_at_start(tmp_path: Path, rabbit_config: dict) -> None:
     """With RabbitMQ unreachable, `loa serve` logs one clear line per retry and comes up when it
-    appears (here: a TCP forwarder to the real broker opened after a few seconds)."""
+    appears (here: a TCP forwarder to the real broker, opened once it has retried twice)."""
     import socket
+    import threading
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    listener.close()  # nothing listens there yet
+    # Bound but not listening: the port stays ours and connecting to it is refused (on Linux
+    # the kernel answers RST), until the forwarder listens on this very socket.
+    reserved = socket.socket()
+    reserved.bind(("127.0.0.1", 0))
+    port = reserved.getsockname()[1]
     vhost = rabbit_config["vhost"]
     env = {
         **os.environ,
@@ -160,17 +163,22 @@ def test_services_wait_for_the_broker_at_start(tmp_path: Path, rabbit_config: di
         for line in proc.stdout:
             lines.append(line)
 
-    import threading
+    def waiting() -> list[str]:
+        return [ln for ln in list(lines) if "RabbitMQ unreachable" in ln]
 
     threading.Thread(target=reader, daemon=True).start()
     forwarder = None
     try:
-        time.sleep(4)
-        waiting = [ln for ln in lines if "RabbitMQ unreachable" in ln]
-        assert len(waiting) >= 2, "".join(lines)
-        assert all(f"127.0.0.1:{port}" in ln or "Connection refused" in ln for ln in waiting)
-        assert proc.poll() is None, "the process must wait, not exit"
-        forwarder = _forward(port, 5672)
+        wait_until(
+            lambda: len(waiting()) >= 2 or proc.poll() is not None,
+            timeout=60,
+            what="two 'RabbitMQ unreachable' lines",
+        )
+        assert proc.poll() is None, "the process must wait, not exit:\n" + "".join(lines)
+        assert len(waiting()) >= 2, "".join(lines)
+        assert all(f"127.0.0.1:{port}" in ln or "Connection refused" in ln for ln in waiting())
+        assert not any("loa is running" in ln for ln in lines)
+        forwarder = _forward(reserved, 5672)
         wait_until(
             lambda: any("loa is running: publishing" in ln for ln in lines),
             timeout=60,
@@ -184,13 +192,15 @@ def test_services_wait_for_the_broker_at_start(tmp_path: Path, rabbit_config: di
             proc.kill()
         if forwarder is not None:
             forwarder.kill()
+        reserved.close()
     assert proc.returncode == 0, "".join(lines[-20:])
     assert any("loa stopped" in ln for ln in lines)
 
 
-def _forward(listen_port: int, target_port: int) -> Any:
-    """A tiny TCP forwarder (green threads), standing in for a broker that comes back."""
-    server = eventlet.listen(("127.0.0.1", listen_port))
+def _forward(server: Any, target_port: int) -> Any:
+    """A tiny TCP forwarder (green threads) listening on the given bound socket, standing in for
+    a broker that comes back."""
+    server.listen(50)
 
     def pipe(src: Any, dst: Any) -> None:
         try:
@@ -218,19 +228,78 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-def test_consumer_connection_drop_redelivers(demo_container, demo_settings, demo_db) -> None:
-    """Connections closed by the broker mid-stream: the consumer reconnects, nothing is lost."""
+# The gated demo consumer: a handler that started waits here until the test lets it finish.
+_gate = threading.Event()
+_started: Counter[str] = Counter()
+_finished: Counter[str] = Counter()
+_failed: list[str] = []
+
+
+class GatedDemo(demo.DemoService):
+    @event_handler(demo.SUBSCRIPTION)
+    def on_probe(self, event: Envelope) -> None:
+        _started[event.id] += 1
+        _gate.wait()
+        try:
+            super().on_probe(event)
+        except Exception as exc:
+            _failed.append(f"{event.id}: {exc!r}")
+            raise
+        finally:
+            _finished[event.id] += 1
+
+
+def close_vhost_connections(vhost: str) -> int:
+    """Have the broker close every connection of this test's vhost (and only those: other tests
+    may share the broker); returns how many it closed. The command returns once their channels
+    are gone, so their unacked messages are back in the queues."""
+    out = subprocess.run(
+        ["rabbitmqctl", "close_all_connections", "--vhost", vhost, "connection drop test"],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    found = re.search(r"Closed (\d+) connection", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def test_consumer_connection_drop_redelivers(
+    container_factory, demo_settings, demo_db, rabbit_config
+) -> None:
+    """Connections closed by the broker while handlers are mid-stream: the consumer reconnects,
+    the interrupted deliveries come again, and every event takes effect exactly once."""
+    _gate.clear()
+    _started.clear()
+    _finished.clear()
+    _failed.clear()
+    container = container_factory(GatedDemo, nameko_config(demo_settings))
+    container.start()
+    try:
+        with ServiceRpcProxy("demo", nameko_config(demo_settings)) as proxy:
+            first = set(proxy.emit(0, 100))
+        # Handlers have started and none has finished: work is in flight when the broker drops
+        # every connection of the service (consumer, relay, replies).
+        wait_until(lambda: len(_started) >= 5, what="handlers in flight")
+        in_flight = set(_started)
+        assert in_flight <= first and not _finished and _received(demo_db) == 0
+        assert close_vhost_connections(rabbit_config["vhost"]) > 0
+    finally:
+        _gate.set()  # the interrupted handlers finish now; their acks go to a dead connection
     with ServiceRpcProxy("demo", nameko_config(demo_settings)) as proxy:
-        proxy.emit(0, 100)
-        subprocess.run(
-            ["rabbitmqctl", "-q", "close_all_connections", "test"],
-            check=True,
-            timeout=60,
-            stdout=subprocess.DEVNULL,
-        )
-    with ServiceRpcProxy("demo", nameko_config(demo_settings)) as proxy:
-        proxy.emit(100, 100)
+        second = set(proxy.emit(100, 100))
     wait_until(lambda: _received(demo_db) == 200, timeout=60, what="every event")
-    assert max(demo.effects.values()) == 1
-    with Connection(demo_settings.amqp_uri) as conn:
-        conn.ensure_connection(max_retries=3)
+    # Each interrupted delivery came again on the new connection (it was not acked before the
+    # drop), and was recognised as applied: one effect per event, none lost.
+    wait_until(
+        lambda: all(_finished[e] >= 2 for e in in_flight),
+        timeout=30,
+        what="the interrupted deliveries to be redelivered",
+    )
+    eventlet.sleep(0.5)
+    assert set(_finished) == first | second
+    assert not _failed, _failed[:5]
+    assert sorted(demo.effects) == list(range(200))
+    assert set(demo.effects.values()) == {1}
+    assert _received(demo_db) == 200

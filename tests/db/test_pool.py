@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import time
 
-import eventlet
 from nameko.standalone.rpc import ServiceRpcProxy
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from shared.runtime.config import nameko_config
 from shared.runtime.dependencies import DatabaseProvider
-from shared.runtime.resources import database_for, pool_size
+from shared.runtime.resources import database_for
 from shared.runtime.rpc import rpc
+from tests.conftest import wait_until
 
 metadata = MetaData()
 
@@ -23,9 +24,14 @@ class SlowService:
 
     @rpc
     def slow(self, seconds: float) -> int:
+        """Hold a connection for seconds; returns the most connections checked out of the pool
+        seen from inside this unit of work (its own included)."""
+        pool = self.db.engine.pool
         with self.db.session() as session:
+            session.execute(text("SELECT 1"))  # the connection is checked out from here on
+            before = pool.checkedout()
             session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
-        return self.db.engine.pool.checkedout()
+            return max(before, pool.checkedout())
 
     @rpc
     def fast(self) -> int:
@@ -33,40 +39,67 @@ class SlowService:
             return int(session.execute(text("SELECT 1")).scalar_one())
 
 
+def _sleeping_queries(url: str) -> int:
+    """How many pg_sleep queries run on the server in url's database right now."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state = 'active' AND query LIKE 'SELECT pg_sleep%'"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
 def test_slow_query_does_not_stall_other_workers(
     container_factory, make_settings, pg_database
 ) -> None:
+    slow_s = 3.0
     settings = make_settings(database_url_template=pg_database("pool"), max_workers=10)
     container = container_factory(SlowService, nameko_config(settings))
     container.start()
     config = nameko_config(settings)
+    url = settings.database_url("slowdb")
     with ServiceRpcProxy("slowdb", config) as slow, ServiceRpcProxy("slowdb", config) as fast:
         started = time.perf_counter()
-        replies = [slow.slow.call_async(2.0) for _ in range(5)]
-        eventlet.sleep(0.3)  # the slow queries are running on the server now
+        replies = [slow.slow.call_async(slow_s) for _ in range(5)]
+        # With a blocking driver one pg_sleep would hold the whole process: never five at once.
+        wait_until(
+            lambda: _sleeping_queries(url) == 5,
+            timeout=slow_s,
+            what="the five slow queries running on the server together",
+        )
+        fast_started = time.perf_counter()
         assert fast.fast() == 1
-        fast_done = time.perf_counter() - started
+        fast_s = time.perf_counter() - fast_started
         for r in replies:
             r.result()
         all_done = time.perf_counter() - started
-    # Blocking drivers would run the five 2 s queries one after the other (10 s) and the fast
-    # one behind them.
-    assert fast_done < 1.0, f"a fast query waited {fast_done:.2f}s behind slow ones"
-    assert all_done < 4.0, f"five 2 s queries in parallel took {all_done:.2f}s"
+    # Blocked behind them, the fast query would wait for the slow ones still running (over
+    # 1.5 s of the 3 s); one after the other, the five would take 15 s.
+    assert fast_s < 1.5, f"a fast query waited {fast_s:.2f}s behind slow ones"
+    assert all_done < 2.5 * slow_s, f"five {slow_s} s queries in parallel took {all_done:.2f}s"
 
 
 def test_more_calls_than_workers_never_exhaust_the_pool(
     container_factory, make_settings, pg_database
 ) -> None:
+    # A pool timeout this short fails any call that has to wait for a connection at all.
     settings = make_settings(
-        database_url_template=pg_database("pool"), max_workers=10, db_pool_timeout=2.0
+        database_url_template=pg_database("pool"), max_workers=10, db_pool_timeout=0.1
     )
     container = container_factory(SlowService, nameko_config(settings))
     container.start()
     with ServiceRpcProxy("slowdb", nameko_config(settings)) as proxy:
-        replies = [proxy.slow.call_async(0.3) for _ in range(40)]
-        checked_out = [r.result() for r in replies]  # a pool timeout would raise here
+        replies = [proxy.slow.call_async(0.5) for _ in range(40)]
+        peaks = [r.result() for r in replies]  # a pool timeout would raise here
     db = database_for(settings, "slowdb", metadata)
-    assert max(checked_out) <= settings.max_workers
-    assert pool_size(settings) == settings.max_workers + 4
-    assert db.engine.pool.size() == pool_size(settings)
+    # Every worker held a connection at once (the pool was really under pressure), and the
+    # pool had room for all of them without anyone waiting.
+    assert max(peaks) == settings.max_workers, peaks
+    assert max(peaks) <= db.engine.pool.size(), (peaks, db.engine.pool.size())

@@ -41,7 +41,8 @@ def test_no_secret_manifest_with_values() -> None:
             continue
         try:
             docs = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError:
+        except yaml.YAMLError as exc:  # unreadable here means unchecked: refuse it
+            offenders.append(f"{path.relative_to(ROOT)}: not valid YAML ({exc})")
             continue
         for doc in docs:
             if isinstance(doc, dict) and doc.get("kind") == "Secret":

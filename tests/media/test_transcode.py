@@ -4,6 +4,7 @@ that made them)."""
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -49,6 +50,33 @@ def audio(info: dict[str, Any]) -> dict[str, Any] | None:
     return next((s for s in info["streams"] if s["codec_type"] == "audio"), None)
 
 
+def top_level_boxes(path: str) -> list[str]:
+    """The types of an MP4's top-level boxes in file order, read from their headers (32-bit
+    size, or 1 and a 64-bit size after the type, or 0 for "to the end of the file")."""
+    types: list[str] = []
+    with open(path, "rb") as f:
+        end = f.seek(0, 2)
+        at = 0
+        while at < end:
+            f.seek(at)
+            size, kind = struct.unpack(">I4s", f.read(8))
+            if size == 1:
+                (size,) = struct.unpack(">Q", f.read(8))
+            elif size == 0:
+                size = end - at
+            assert size >= 8 and at + size <= end, (path, at, size, kind)
+            types.append(kind.decode("latin-1"))
+            at += size
+    return types
+
+
+def assert_faststart(path: str) -> None:
+    """moov before mdat: a player starts while the file is still downloading."""
+    boxes = top_level_boxes(path)
+    assert boxes[0] == "ftyp" and "moov" in boxes and "mdat" in boxes, boxes
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
 def luma_average(path: str) -> float:
     out = subprocess.run(
         [FFMPEG, "-i", path, "-vf", "signalstats,metadata=print", "-f", "null", "-"],
@@ -73,7 +101,9 @@ def test_every_profile_from_one_clip(
     detail = env.http.get(f"{env.base}/api/media/assets/{asset_id}", timeout=10).json()
     r = by_name(detail)
 
-    preview = ffprobe(fetch(env, r["preview/mp4"], tmp_path))
+    preview_path = fetch(env, r["preview/mp4"], tmp_path)
+    assert_faststart(preview_path)
+    preview = ffprobe(preview_path)
     assert (video(preview)["width"], video(preview)["height"]) == (640, 360)
     assert video(preview)["codec_name"] == "h264"
 
@@ -90,7 +120,9 @@ def test_every_profile_from_one_clip(
     seg_path.write_bytes(env.http.get(seg_url, timeout=10).content)
     seg = ffprobe(str(seg_path))
     assert video(seg)["height"] == 480 and audio(seg)["codec_name"] == "aac"
-    mp4 = ffprobe(fetch(env, r["web/mp4"], tmp_path))
+    mp4_path = fetch(env, r["web/mp4"], tmp_path)
+    assert_faststart(mp4_path)
+    mp4 = ffprobe(mp4_path)
     assert video(mp4)["height"] == 480 and video(mp4)["profile"] == "High"
 
     # social: filled frames (blurred background), High profile, 48 kHz, about -14 LUFS
@@ -109,9 +141,7 @@ def test_every_profile_from_one_clip(
             capture_output=True, timeout=60, check=True,
         )  # fmt: skip
         assert float(re.findall(r"YAVG=([0-9.]+)", top.stderr.decode())[0]) > 30
-        with open(path, "rb") as f:  # moov before mdat: plays while downloading
-            head = f.read(200_000)
-        assert head.find(b"moov") < head.find(b"mdat") or head.find(b"mdat") == -1
+        assert_faststart(path)
 
     # tv: MPEG-2 4:2:2 1920x1080 25p in MXF, PCM 48 kHz, -23 LUFS ±0.5, true peak ≤ -1 dBTP
     tv_path = fetch(env, r["tv/mxf"], tmp_path)

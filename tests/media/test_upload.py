@@ -171,6 +171,13 @@ def test_termination_unknown_and_expiry(media_env_factory: Any) -> None:
     # an upload past its expiry answers 410 at once and the sweeper removes its bytes
     late = create(env, 100).headers["Location"]
     upload_id = late.rsplit("/", 1)[1]
+    assert patch(env, late, 0, b"z" * 60).status_code == 204  # 60 of 100 bytes, then abandoned
+    held = env.call("upload_get", upload_id)
+    assert held["offset"] == 60 and held["tail_key"], held
+    stored = [i.key for i in env.store.list(f"uploads/{upload_id}/")]
+    assert held["tail_key"] in stored, stored  # the received bytes are in the store
+    with env.store.open(held["tail_key"]) as reader:
+        assert bytes(reader.read()) == b"z" * 60
     from sqlalchemy import update
 
     from services.media.domain.uploads import now
@@ -180,8 +187,9 @@ def test_termination_unknown_and_expiry(media_env_factory: Any) -> None:
         s.execute(update(uploads).where(uploads.c.id == upload_id).values(expires_at=now()))
     assert env.http.head(late, headers=TUS, timeout=10).status_code == 410
     assert patch(env, late, 0, b"x").status_code == 410
-    env.call("expire_uploads")
+    assert env.call("expire_uploads") == 1
     assert env.call("upload_get", upload_id)["state"] == "expired"
+    assert list(env.store.list(f"uploads/{upload_id}/")) == []  # its bytes are gone
 
 
 @pytest.mark.parametrize(

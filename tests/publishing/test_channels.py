@@ -3,6 +3,7 @@ real local servers, record the outcome. Press to FTP and S3, portal feeds, e-bul
 
 from __future__ import annotations
 
+import ftplib
 import json
 import mailbox
 import os
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from services.publishing.config import ChannelSettings
@@ -48,6 +50,34 @@ def deliver(db: Database, d: Dispatcher, item_id: str, channel: str, **kw: Any) 
 def schedule_row(db: Database, delivery_id: str) -> dict[str, Any]:
     with db.session() as s:
         return schedule.get_delivery(s, delivery_id)
+
+
+@pytest.fixture
+def s3_puts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every S3 upload as it happens, (bucket, key) in order; the real put then runs."""
+    calls: list[tuple[str, str]] = []
+    real = S3ObjectStore.put
+
+    def put(self: S3ObjectStore, key: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((self.bucket, key))
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3ObjectStore, "put", put)
+    return calls
+
+
+@pytest.fixture
+def ftp_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every command an ftplib client sends, in order; the real send then runs."""
+    sent: list[str] = []
+    real = ftplib.FTP.putcmd
+
+    def putcmd(self: ftplib.FTP, line: str) -> None:
+        sent.append(line)
+        real(self, line)
+
+    monkeypatch.setattr(ftplib.FTP, "putcmd", putcmd)
+    return sent
 
 
 def test_press_to_ftp_ninjs_and_newsml_with_images(
@@ -93,7 +123,7 @@ def test_press_to_ftp_ninjs_and_newsml_with_images(
 
 
 def test_press_to_s3_and_a_dead_worker_is_checked_not_resent(
-    sqlite_db: Database, store: Any
+    sqlite_db: Database, store: Any, s3_puts: list[tuple[str, str]]
 ) -> None:
     endpoint = os.environ["LOA_TEST_S3_ENDPOINT"]
     key, secret = os.environ["LOA_TEST_S3_ACCESS_KEY"], os.environ["LOA_TEST_S3_SECRET_KEY"]
@@ -107,6 +137,7 @@ def test_press_to_s3_and_a_dead_worker_is_checked_not_resent(
     names = [o.key for o in drop.list(f"{prefix}/")]
     base = f"{prefix}/loa-{item['id']}-v{item['version']}"
     assert names == sorted([f"{base}.newsml.xml", f"{base}.ninjs.json"])
+    assert sorted(s3_puts) == [("press-drop", n) for n in names]  # the spy sees the uploads
     # A worker sent the files then died before recording it: the lease expires, the next
     # worker asks the drop first and records success without a second upload.
     with sqlite_db.session() as s:
@@ -116,11 +147,12 @@ def test_press_to_s3_and_a_dead_worker_is_checked_not_resent(
                 sent_at=None,
             )
         )  # fmt: skip
-    before = {o.key: o.modified for o in drop.list(f"{prefix}/")}
+    s3_puts.clear()
     assert d.run_once() == 1
     after = schedule_row(sqlite_db, row["id"])
     assert after["status"] == "succeeded" and after["attempts"] == 2
-    assert {o.key: o.modified for o in drop.list(f"{prefix}/")} == before
+    assert s3_puts == []  # checked with stat(), nothing uploaded again
+    assert [o.key for o in drop.list(f"{prefix}/")] == names
 
 
 def test_portal_feeds_are_valid_and_in_vietnamese(sqlite_db: Database, store: Any) -> None:
@@ -241,7 +273,7 @@ def _check_tv_package(names: list[str], read: Any, item: dict[str, Any]) -> None
 
 
 def test_tv_clip_and_sidecar_to_the_ftp_watch_folder(
-    sqlite_db: Database, store: Any, ftp_server: dict[str, Any]
+    sqlite_db: Database, store: Any, ftp_server: dict[str, Any], ftp_commands: list[str]
 ) -> None:
     item = _tv_clip(sqlite_db, store)
     target = ftp_server["url"].replace("bao-binh-duong", "dai-ptth/watch")
@@ -249,13 +281,20 @@ def test_tv_clip_and_sidecar_to_the_ftp_watch_folder(
     row = deliver(sqlite_db, d, item["id"], "tv", options={"air_time": "2099-03-01T19:45:00+07:00"})
     assert row["status"] == "succeeded", row["reason"]
     folder = ftp_server["root"] / "dai-ptth" / "watch"
-    order = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
-    _check_tv_package([p.name for p in order], lambda n: (folder / n).read_bytes(), item)
-    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+    # The order the server was told: each file stored under a temporary name, then renamed.
+    files = [c for c in ftp_commands if c.split(" ", 1)[0] in ("STOR", "RNFR", "RNTO")]
+    names = [c.split(" ", 1)[1] for c in files if c.startswith("RNTO ")]
+    assert files == [
+        step for n in names for step in (f"STOR .{n}.part", f"RNFR .{n}.part", f"RNTO {n}")
+    ]
+    _check_tv_package(names, lambda n: (folder / n).read_bytes(), item)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)  # no .part left
     assert row["remote_id"] == f"dai-ptth/watch/loa-{item['id']}-v{item['version']}.json"
 
 
-def test_tv_clip_and_sidecar_to_an_s3_watch_folder(sqlite_db: Database, store: Any) -> None:
+def test_tv_clip_and_sidecar_to_an_s3_watch_folder(
+    sqlite_db: Database, store: Any, s3_puts: list[tuple[str, str]]
+) -> None:
     endpoint = os.environ["LOA_TEST_S3_ENDPOINT"]
     key, secret = os.environ["LOA_TEST_S3_ACCESS_KEY"], os.environ["LOA_TEST_S3_SECRET_KEY"]
     prefix = f"watch-{uuid.uuid4().hex[:8]}"
@@ -264,8 +303,9 @@ def test_tv_clip_and_sidecar_to_an_s3_watch_folder(sqlite_db: Database, store: A
     row = deliver(sqlite_db, d, item["id"], "tv", options={"air_time": "2099-03-01T19:45:00+07:00"})
     assert row["status"] == "succeeded", row["reason"]
     drop = S3ObjectStore(endpoint=endpoint, access_key=key, secret_key=secret, bucket="tv-drop")
-    objects = sorted(drop.list(f"{prefix}/"), key=lambda o: (o.modified, o.key.endswith(".json")))
-    names = [o.key.split("/", 1)[1] for o in objects]
+    uploads = [k for b, k in s3_puts if b == "tv-drop"]  # in the order they were sent
+    assert sorted(uploads) == [o.key for o in drop.list(f"{prefix}/")]
+    names = [k.split("/", 1)[1] for k in uploads]
 
     def read(name: str) -> bytes:
         with drop.open(f"{prefix}/{name}") as reader:

@@ -143,11 +143,18 @@ def test_renditions_are_made_ahead_and_idle_workers_sleep_until_due(pg_db: Datab
     with pg_db.session() as s:
         schedule.schedule_delivery(s, item_id, "portal", P, ChannelSettings(), pg_db.record_event,
                                    at=at)  # fmt: skip
-    d = _dispatcher(pg_db, Counting())
+    d = _dispatcher(pg_db, Counting(), poll_max_s=60)
     assert d.prepare() == 1  # rendered 20 s ahead of its time
     renditions = metadata.tables["renditions"]
     with pg_db.session() as s:
         (files,) = s.execute(select(renditions.c.files)).scalars()
+        (due,) = s.execute(select(deliveries.c.next_attempt_at)).scalars()
     assert json.loads(files[0]["text"])["title"] == "Sắp đăng"
     assert d.claim() == []
-    assert d.pause(0, 10) == d.config.poll_max_s  # next due in 20 s: wait the longest pause
+    assert d.next_due == due  # nothing due now: the claim noted when the next one is
+    # An idle worker sleeps until that moment (not the longest pause, 60 s, nor a short poll).
+    before = datetime.now(UTC)
+    pause = d.pause(0, 10)
+    after = datetime.now(UTC)
+    assert (due - after).total_seconds() <= pause <= (due - before).total_seconds()
+    assert 5 < pause <= 20, pause

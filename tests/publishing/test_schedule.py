@@ -33,8 +33,7 @@ def test_time_in_zone_is_kept_with_its_wall_clock(sqlite_db: Database) -> None:
     assert d2["due_at"] == datetime(2099, 3, 1, 7, 0, tzinfo=UTC)
     event = events_of(sqlite_db, "publishing.delivery_scheduled")[0]
     assert event["channel"] == "portal" and event["item_id"] == item["id"]
-    assert items.get_item.__name__  # the item is now "scheduled"
-    with sqlite_db.session() as s:
+    with sqlite_db.session() as s:  # the item is now "scheduled"
         assert items.get_item(s, item["id"])["status"] == "scheduled"
 
 
