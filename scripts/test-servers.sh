@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (if missing) and starts (if not running) the real servers the test suite uses:
-# RabbitMQ, PostgreSQL, ffmpeg, versitygw (S3) and Elasticsearch 8.14. Idempotent: with
+# RabbitMQ, PostgreSQL, ffmpeg, nginx (installed only), versitygw (S3) and Elasticsearch 8.14. Idempotent: with
 # everything up, `start` only checks and returns in a few seconds.
 #
 #   scripts/test-servers.sh [start|stop|status]      (default: start)
@@ -171,6 +171,16 @@ start_ffmpeg() {
     local ver; ver=$(ffmpeg -hide_banner -version | head -1) || die ffmpeg "ffmpeg -version failed"
     say ffmpeg "ok (${ver%% Copyright*})"
 }
+# ---------------------------------------------------------------- nginx (installed only)
+# tests/security runs its own nginx (own config, prefix and port) in front of a gateway, to show
+# that clients behind a proxy keep their own address; nothing is started here.
+NGINX_BIN=/usr/sbin/nginx
+start_nginx() {
+    [[ -x $NGINX_BIN ]] || apt_install nginx nginx
+    say nginx "ok ($("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //'))"
+}
+status_nginx() { if [[ -x $NGINX_BIN ]]; then say nginx "ok"; else say nginx "MISSING"; return 1; fi; }
+
 status_ffmpeg() { if command -v ffmpeg >/dev/null && ffmpeg -version >/dev/null 2>&1; then say ffmpeg "ok"; else say ffmpeg "MISSING"; return 1; fi; }
 
 # ---------------------------------------------------------------- versitygw (S3)
@@ -277,6 +287,7 @@ export LOA_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 export LOA_TEST_S3_SECURE=false
 export LOA_TEST_ELASTICSEARCH_URL=http://localhost:$ES_HTTP_PORT
 export LOA_TEST_FFMPEG=$(command -v ffmpeg)
+export LOA_TEST_NGINX=$NGINX_BIN
 EOF
     mv "$tmp" "$ENV_FILE"
 }
@@ -288,6 +299,7 @@ main() {
         start)
             [[ $(id -u) == 0 ]] || die test-servers "run as root (installs packages, runs pg_ctlcluster)"
             start_ffmpeg
+            start_nginx
             start_postgres
             start_rabbitmq
             start_versitygw
@@ -304,6 +316,7 @@ main() {
         status)
             local rc=0
             status_ffmpeg || rc=1
+            status_nginx || rc=1
             status_postgres || rc=1
             status_rabbitmq || rc=1
             status_versitygw || rc=1

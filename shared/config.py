@@ -73,7 +73,21 @@ class Settings(BaseSettings):
         None, description="Secret for signed download URLs; embedded start makes one in data_dir"
     )
     admin_password: str | None = Field(
-        None, description="Password of the first 'admin' account, created at start if missing"
+        None,
+        description="Password of the first 'admin' account, created at start if missing (it "
+        "must be changed at the first sign-in)",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated networks (CIDR) of the proxies in front (nginx, the "
+        "ingress): only from them are X-Forwarded-For/-Proto believed; empty = none",
+    )
+    api_token_days: int = Field(
+        90, ge=1, le=3650, description="Lifetime of API tokens in days: the default and the most"
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="Bearer token Prometheus sends for the gateway's /metrics (else staff only)",
     )
     max_workers: int = Field(10, ge=1, le=200, description="Concurrent workers per service")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
@@ -155,6 +169,19 @@ class Settings(BaseSettings):
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
             raise ValueError("must be a comma-separated list of positive integers (milliseconds)")
+        return ",".join(parts)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"'{part}' is not a network (e.g. 10.0.0.0/8, ::1)") from None
         return ",".join(parts)
 
     @field_validator("amqp_uri")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from services.gateway.auth import accounts
 from services.gateway.auth.accounts import Credential, User
 from services.gateway.auth.policy import OFFICER, PUBLIC, access_for, describe
+from services.gateway.clients import client_address
 from shared.errors import Forbidden, Unauthorized
 from shared.logging import correlation_id
 
@@ -28,8 +29,8 @@ _UNSET = object()
 
 
 def client_ip(ctx: RequestContext) -> str:
-    """The connecting address (a proxy in front must be the one place that sets it)."""
-    return ctx.request.remote_addr or "unknown"
+    """The client's address, through the trusted proxies in front (services/gateway/clients.py)."""
+    return client_address(ctx)
 
 
 def _unauthorized(detail: str) -> Unauthorized:

@@ -9,8 +9,6 @@ or masked.
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from typing import Any, Literal
 
 import kombu.exceptions
@@ -19,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from services.gateway.auth import require, require_unit
 from services.gateway.batcher import Batcher
+from services.gateway.clients import client_key, limiter
 from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
 from shared.errors import BadRequest, Forbidden, LoaError, PayloadTooLarge, Unavailable
 from shared.ids import new_id
@@ -33,48 +32,8 @@ class TooManyRequests(LoaError):
     slug = "too-many-requests"
 
 
-class RateLimiter:
-    """Token bucket per client, in this gateway process (each replica limits on its own)."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._rates: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def _parse(self, rate: str) -> tuple[float, float]:
-        """(capacity, refill per second) of "count/seconds", parsed once per distinct rate."""
-        parsed = self._rates.get(rate)
-        if parsed is None:
-            count_s, _, per_s = rate.partition("/")
-            capacity = float(count_s)
-            parsed = self._rates[rate] = (capacity, capacity / float(per_s or 60))
-        return parsed
-
-    def allow(self, client: str, rate: str) -> float:
-        """0 if allowed, else the seconds to wait."""
-        capacity, refill = self._parse(rate)
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(client, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * refill)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                if len(self._buckets) > 100_000:
-                    self._buckets.clear()
-                return 0.0
-            self._buckets[client] = (tokens, now)
-            return (1 - tokens) / refill
-
-
-limiter = RateLimiter()
-
-
-def _client(ctx: RequestContext) -> str:
-    return ctx.request.remote_addr or "unknown"
-
-
 def _limit(ctx: RequestContext) -> None:
-    wait = limiter.allow(_client(ctx), ctx.settings.feedback_portal_rate)
+    wait = limiter.allow(client_key(ctx), ctx.settings.feedback_portal_rate)
     if wait:
         raise TooManyRequests(
             f"Bạn gửi quá nhanh; hãy thử lại sau {wait:.0f} giây / too many submissions; retry "
@@ -243,7 +202,7 @@ def track(ctx: RequestContext, code: str) -> Any:
 def _limit_lookup(ctx: RequestContext) -> None:
     # Look-ups are cheap but codes must not be guessed: ten times the submission rate.
     count, _, per = ctx.settings.feedback_portal_rate.partition("/")
-    wait = limiter.allow("lookup:" + _client(ctx), f"{int(count) * 10}/{per or 60}")
+    wait = limiter.allow("lookup:" + client_key(ctx), f"{int(count) * 10}/{per or 60}")
     if wait:
         raise TooManyRequests(f"too many look-ups; retry in {wait:.0f}s")
 
