@@ -5,7 +5,8 @@
 - Facebook: X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256(app secret, raw body).
 - Zalo OA: X-ZEvent-Signature = "mac=" + hex SHA256(app_id + raw body + timestamp + OA secret),
   the timestamp being the "timestamp" field of the body (milliseconds).
-All comparisons are constant-time.
+All comparisons are constant-time, on bytes: a header that is not ASCII is a wrong signature
+(401), never an error of hmac.compare_digest (which refuses non-ASCII str).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def _digest_header(value: str | None, prefix: str) -> str:
     if not value:
         raise BadSignature(f"Thiếu chữ ký / the signature header is missing ({prefix}…)")
     value = value.strip()
+    if not value.isascii():
+        raise BadSignature(f"Chữ ký không hợp lệ / the signature is not a hex digest ({prefix}…)")
     if value.startswith(prefix):
         value = value[len(prefix) :]
     return value.lower()

@@ -9,6 +9,7 @@ or masked.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any, Literal
 
 import kombu.exceptions
@@ -266,7 +267,9 @@ def hotline_webhook(ctx: RequestContext) -> Any:
 def facebook_verify(ctx: RequestContext) -> Response:
     args = ctx.request.args
     token = ctx.settings.feedback_facebook_verify_token
-    if args.get("hub.mode") != "subscribe" or not token or args.get("hub.verify_token") != token:
+    given = (args.get("hub.verify_token") or "").encode("utf-8", "surrogatepass")
+    same = bool(token) and hmac.compare_digest((token or "").encode("utf-8"), given)
+    if args.get("hub.mode") != "subscribe" or not same:
         raise Forbidden("verify token does not match", "hub.verify_token")
     return Response(args.get("hub.challenge", ""), mimetype="text/plain")
 
