@@ -27,6 +27,7 @@ from services.media.adapters.ffmpeg import Cancelled, Ffmpeg, FfmpegError, Loudn
 from services.media.config import MediaSettings
 from services.media.domain import details, export, extras, library, profiles, uploads
 from services.media.domain.probe import (
+    PROBE_DEMUXERS,
     TAIL_S,
     LoudnessInfo,
     ProbeResult,
@@ -110,7 +111,7 @@ class Pipeline:
                     raise
         source = source_of(self.store, key)
         try:
-            data = self.ffmpeg.probe(source)
+            data = self.ffmpeg.probe(source, formats=PROBE_DEMUXERS)
             duration = parse(data, int(upload["length"])).duration_s
         except FfmpegError as exc:
             self._reject(upload, reason_for_probe_failure(exc.summary))
@@ -225,7 +226,7 @@ class Pipeline:
         """Everything ingest and the jobs learn about a file (ffprobe, the tail decode, the
         loudness) in one call; Rejected with a reason. For benchmarks and tools."""
         try:
-            data = self.ffmpeg.probe(source)
+            data = self.ffmpeg.probe(source, formats=PROBE_DEMUXERS)
         except FfmpegError as exc:
             raise Rejected(reason_for_probe_failure(exc.summary)) from None
         result = parse(data, size)

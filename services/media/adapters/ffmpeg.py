@@ -14,7 +14,37 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from services.media.domain.probe import PROBE_DEMUXERS
+
 PROGRESS_EVERY_S = 1.0
+WORK_DEMUXERS = PROBE_DEMUXERS + ("lavfi", "srt", "webvtt", "ass")
+"""Every demuxer any input of loa's own ffmpeg runs may use: the accepted containers (originals,
+loa's own outputs), still images (logos), subtitles, and lavfi sources loa writes itself."""
+
+
+def protocols_for(source: str) -> str:
+    """The only protocols ffmpeg may use for one input: the object store's URL itself (S3) or
+    the local file. Whatever a file names inside it cannot be opened with another protocol."""
+    if source.startswith("https://"):
+        return "https,tls,tcp"
+    if source.startswith("http://"):
+        return "http,tcp"
+    return "file"
+
+
+def input_guard(source: str, formats: Sequence[str]) -> list[str]:
+    """Options placed before an input: its protocols and the demuxers it may be read with."""
+    return ["-protocol_whitelist", protocols_for(source), "-format_whitelist", ",".join(formats)]
+
+
+def guard_inputs(args: Sequence[str], formats: Sequence[str]) -> list[str]:
+    """args with input_guard() before each `-i`."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "-i" and i + 1 < len(args):
+            out += input_guard(args[i + 1], formats)
+        out.append(arg)
+    return out
 
 
 class FfmpegError(Exception):
@@ -103,17 +133,29 @@ class DecodeCheck:
 class Ffmpeg:
     """The two binaries and how to call them."""
 
-    def __init__(self, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> None:
+    def __init__(
+        self,
+        ffmpeg: str = "ffmpeg",
+        ffprobe: str = "ffprobe",
+        formats: Sequence[str] = WORK_DEMUXERS,
+    ) -> None:
         self.ffmpeg = ffmpeg
         self.ffprobe = ffprobe
+        self.formats = tuple(formats)
 
-    def probe(self, source: str, timeout: float = 120) -> dict:
-        """ffprobe's JSON of format and streams, or FfmpegError with its reason."""
+    def probe(
+        self, source: str, timeout: float = 120, formats: Sequence[str] | None = None
+    ) -> dict:
+        """ffprobe's JSON of format and streams, or FfmpegError with its reason.
+
+        formats: the demuxers allowed for this file (an upload: PROBE_DEMUXERS); anything else
+        fails with "not on whitelist" before the file's content is acted on."""
         cmd = [
             self.ffprobe,
             "-v",
             "error",
             "-hide_banner",
+            *input_guard(source, formats or self.formats),
             "-show_format",
             "-show_streams",
             "-of",
@@ -126,7 +168,7 @@ class Ffmpeg:
             raise FfmpegError(f"ffprobe did not finish within {timeout:.0f}s") from None
         if done.returncode != 0:
             lines = done.stderr.decode("utf-8", "replace").splitlines()
-            raise FfmpegError(summarize(lines), done.returncode)
+            raise FfmpegError(summarize(lines).replace(source, "input"), done.returncode)
         return dict(json.loads(done.stdout or b"{}"))
 
     def start_decode_check(self, source: str, start_s: float, length_s: float) -> DecodeCheck:
@@ -140,6 +182,7 @@ class Ffmpeg:
             "-stats",  # the last 'time=' says how far it got: a cut-off file stops short
             "-ss",
             f"{max(start_s, 0):.3f}",
+            *input_guard(source, self.formats),
             "-i",
             source,
             "-t",
@@ -167,6 +210,7 @@ class Ffmpeg:
             "-nostdin",
             "-hide_banner",
             "-nostats",
+            *input_guard(source, self.formats),
             "-i",
             source,
             "-map",
@@ -185,7 +229,8 @@ class Ffmpeg:
             ) from None
         text = done.stderr.decode("utf-8", "replace")
         if done.returncode != 0:
-            raise FfmpegError(summarize(text.splitlines()), done.returncode)
+            summary = summarize(text.splitlines()).replace(source, "input")
+            raise FfmpegError(summary, done.returncode)
         return parse_ebur128(text)
 
     def run(
@@ -201,7 +246,8 @@ class Ffmpeg:
 
         should_cancel is asked about once a second; True stops ffmpeg and raises Cancelled.
         """
-        cmd = [self.ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-progress", "pipe:1", *args]
+        guarded = guard_inputs(args, self.formats)
+        cmd = [self.ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-progress", "pipe:1", *guarded]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         tail: deque[str] = deque(maxlen=40)
         started = time.monotonic()

@@ -12,6 +12,41 @@ from typing import Any
 from pydantic import BaseModel
 
 STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif", "bmp_pipe", "tiff")
+ACCEPTED_DEMUXERS = (
+    "mov",  # mov, mp4, m4a, 3gp, 3g2, mj2: phones, cameras, editors' exports
+    "matroska",  # mkv, webm
+    "avi",
+    "mpegts",  # ts, m2ts (AVCHD cameras)
+    "mpeg",  # mpg, vob, mod (program streams)
+    "mxf",  # broadcast
+    "flv",
+    "asf",  # wmv, wma
+    "dv",
+    "wav",
+    "w64",
+    "aiff",
+    "mp3",
+    "ogg",
+    "flac",
+    "aac",
+)
+"""The containers loa accepts, by ffmpeg demuxer name. None of them opens another file or URL
+(a playlist, concat list or reference demuxer would: HLS, DASH, concat, image2 sequences...).
+ffprobe is told to use these demuxers only, and parse() checks what it found again."""
+PROBE_DEMUXERS = ACCEPTED_DEMUXERS + ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif",
+                                      "bmp_pipe", "tiff_pipe")  # fmt: skip
+"""What ffprobe may recognise in an upload: the accepted containers, and still images so that
+the editor is told the file is a picture rather than an unknown format."""
+FORMAT_REFUSED = (
+    "Định dạng tệp không được nhận / loa does not accept this file format: upload a video or "
+    "audio file (MP4, MOV, MKV, WebM, AVI, MPEG-TS, MXF, FLV, WMV, WAV, MP3, OGG, FLAC, AAC); "
+    "playlists (HLS .m3u8), concat lists and other files that point to other files are refused"
+)
+
+
+def accepted(container: str) -> bool:
+    """Whether ffprobe's format_name (e.g. "mov,mp4,m4a,3gp,3g2,mj2") is an accepted demuxer."""
+    return any(name in ACCEPTED_DEMUXERS for name in container.split(","))
 INTERLACED_ORDERS = ("tt", "bb", "tb", "bt")
 
 
@@ -103,6 +138,8 @@ def parse(data: dict[str, Any], size: int) -> ProbeResult:
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     container = str(fmt.get("format_name") or "unknown")
+    if not accepted(container) and container not in STILL_IMAGE_FORMATS + PROBE_DEMUXERS:
+        raise Rejected(f"{FORMAT_REFUSED} ({container})")
     videos = [
         s
         for s in streams
@@ -174,6 +211,8 @@ def parse(data: dict[str, Any], size: int) -> ProbeResult:
 def reason_for_probe_failure(tool_message: str) -> str:
     """ffprobe's complaint turned into what the editor should do about it."""
     low = tool_message.lower()
+    if "not on whitelist" in low:
+        return FORMAT_REFUSED
     if "moov atom not found" in low or "partial file" in low or "end of file" in low:
         return (
             "Tệp bị cắt cụt (tải lên dở hoặc ghi hình chưa xong) / the file is cut off: the "
