@@ -10,6 +10,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
         8081, ge=0, le=65535, description="/livez /readyz /metrics port of a lone service (0=off)"
     )
     public_url: str = Field("http://localhost:8000", description="Base URL users reach loa at")
+    tls_ca_file: str | None = Field(
+        None,
+        description="CA bundle (PEM) trusted for outgoing TLS (SMTP relays, FTPS drops, call "
+        "recordings); default: the system's",
+    )
     signing_key: str | None = Field(
         None, description="Secret for signed download URLs; embedded start makes one in data_dir"
     )
@@ -156,8 +162,11 @@ class Settings(BaseSettings):
     feedback_smtp_relay_url: str | None = Field(
         None, description="smtp://[user:pass@]host:port (or smtps://) sending e-mail replies"
     )
-    feedback_recording_url_prefix: str = Field(
-        "", description="Call recordings are fetched only from URLs starting with this"
+    feedback_recording_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://pbx.example[:port]) call recordings are "
+        "fetched from; required with LOA_FEEDBACK_HOTLINE_SECRET. A host name must resolve to "
+        "public addresses: list an internal server by its IP (http://10.0.0.5:8080)",
     )
     feedback_recording_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest call recording downloaded"
@@ -183,6 +192,16 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"'{part}' is not a network (e.g. 10.0.0.0/8, ::1)") from None
         return ",".join(parts)
+
+    @field_validator("feedback_recording_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(origin_of(p.strip()) for p in value.split(",") if p.strip())
+
+    @property
+    def recording_origins(self) -> tuple[str, ...]:
+        """The allowed origins of call recordings, each as scheme://host:port."""
+        return tuple(p for p in self.feedback_recording_origins.split(",") if p)
 
     @field_validator("amqp_uri")
     @classmethod
@@ -218,6 +237,11 @@ class Settings(BaseSettings):
             for name in ("s3_endpoint", "s3_access_key", "s3_secret_key"):
                 if not getattr(self, name):
                     raise ConfigError(f"LOA_{name.upper()} is required when LOA_STORAGE_BACKEND=s3")
+        if self.feedback_hotline_secret and not self.recording_origins:
+            raise ConfigError(
+                "LOA_FEEDBACK_RECORDING_ORIGINS is required when LOA_FEEDBACK_HOTLINE_SECRET is "
+                "set (the origins call recordings may be fetched from)"
+            )
         if self.search_backend == "elasticsearch" and not self.elasticsearch_url:
             raise ConfigError(
                 "LOA_ELASTICSEARCH_URL is required when LOA_SEARCH_BACKEND=elasticsearch"
@@ -232,6 +256,26 @@ class Settings(BaseSettings):
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names the variable."""
+
+
+def origin_of(text: str) -> str:
+    """scheme://host:port of an http(s) origin (default port made explicit, host lowercased);
+    ValueError for anything else: a path, a query, user info, another scheme."""
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s)://host[:port] origin")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(f"{text!r} must not hold user info")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{text!r} must be an origin only, without a path or query")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def load_settings() -> Settings:

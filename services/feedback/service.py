@@ -268,8 +268,8 @@ class FeedbackService:
             self.settings.feedback_webhook_max_age_s,
         )
         event = channels.parse_call_event(sig.parse_json(raw))
-        prefix = self.settings.feedback_recording_url_prefix
-        return self._tx(lambda s: channels.apply_call_event(self.desk, s, event, prefix))
+        origins = self.settings.recording_origins
+        return self._tx(lambda s: channels.apply_call_event(self.desk, s, event, origins))
 
     @rpc
     def facebook_webhook(self, body: str, signature: str | None) -> dict[str, Any]:
@@ -477,8 +477,14 @@ class FeedbackService:
         """Deadlines (reminders, overdue events) and replies due to citizens."""
         result: dict[str, Any] = self._tx(self.desk.tick, retries=0)
         result["replies"] = notify.deliver_due(self.db, self.desk, self.desks.senders())
+        settings = self.settings
         result["recordings"] = recordings.fetch_due(
-            self.db, self.store, open_recording, self.settings.feedback_recording_max_bytes
+            self.db,
+            self.store,
+            lambda url, limit: open_recording(
+                url, limit, settings.recording_origins, ca_file=settings.tls_ca_file
+            ),
+            settings.feedback_recording_max_bytes,
         )
         return result
 

@@ -78,7 +78,7 @@ def recordings_server() -> Iterator[RecordingServer]:
 @pytest.fixture
 def fb_extra(recordings_server: RecordingServer) -> dict[str, Any]:
     return {
-        "feedback_recording_url_prefix": recordings_server.url,
+        "feedback_recording_origins": recordings_server.url.removesuffix("/rec/"),
         "feedback_recording_max_bytes": 100_000,
     }
 

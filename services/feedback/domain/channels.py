@@ -7,6 +7,7 @@ ticket instead of opening a new one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -65,16 +66,17 @@ def first_delivery(session: Session, source: str, delivery_id: str) -> bool:
 
 
 def apply_call_event(
-    desk: Desk, session: Session, event: CallEvent, recording_prefix: str = ""
+    desk: Desk, session: Session, event: CallEvent, recording_origins: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Keep the call's state; returns what the operator's screen shows (earlier tickets).
     A recording's URL is remembered here and fetched by the clock (nothing heavy in a webhook)."""
     if event.event == "call.recording":
         if not event.recording_url:
             raise BadRequest("call.recording needs recording_url", "recording_url")
-        if not allowed(event.recording_url, recording_prefix):
+        if not allowed(event.recording_url, recording_origins):
             raise BadRequest(
-                "recording_url is not an http(s) URL of the call center's recording server",
+                "recording_url is not an http(s) URL of the call center's recording server "
+                "(LOA_FEEDBACK_RECORDING_ORIGINS)",
                 "recording_url",
             )
     if not first_delivery(session, "hotline", f"{event.call_id}:{event.event}"):
