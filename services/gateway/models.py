@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from shared.events.tables import add_event_tables
@@ -45,6 +46,7 @@ users = Table(
     Column("password_hash", String(200), nullable=False),
     Column("failed_logins", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("must_change_password", Boolean, nullable=False, default=False, server_default=false()),
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),

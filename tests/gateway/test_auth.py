@@ -20,6 +20,7 @@ from shared.config import Settings
 from shared.runtime.resources import database_for, forget_databases
 
 ADMIN_PASSWORD = "quản-trị-2019-Bình-Dương"
+CHANGED_ADMIN_PASSWORD = "quản-trị-đã-đổi-2026-Bình-Dương"
 
 
 def _free_port() -> int:
@@ -35,6 +36,7 @@ class Gw:
         self.settings = settings
         self.base = base
         self.db = database_for(settings, "gateway", metadata)
+        self.admin_password = ADMIN_PASSWORD
 
     def login(self, username: str, password: str) -> tuple[requests.Session, str]:
         http = requests.Session()
@@ -45,7 +47,17 @@ class Gw:
         return http, resp.json()["csrf_token"]
 
     def admin(self) -> tuple[requests.Session, str]:
-        return self.login("admin", ADMIN_PASSWORD)
+        """The first admin signed in (its required first password change done on first use)."""
+        http, csrf = self.login("admin", self.admin_password)
+        if http.get(f"{self.base}/api/auth/me").json()["user"]["must_change_password"]:
+            changed = http.post(
+                f"{self.base}/api/auth/password",
+                json={"current_password": ADMIN_PASSWORD, "new_password": CHANGED_ADMIN_PASSWORD},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert changed.status_code == 204, changed.text
+            self.admin_password = CHANGED_ADMIN_PASSWORD
+        return http, csrf
 
     def make_user(self, username: str, role: str, unit_id: str | None = None) -> str:
         http, csrf = self.admin()
@@ -151,13 +163,17 @@ def test_lockout_after_five_failures(gw: Gw) -> None:
     for _ in range(4):
         body = problem(requests.post(url, json={"username": "tong.dai", "password": "sai"}), 401)
         assert "wrong username or password" in body["detail"]
+    # The fifth locks the account; the answer is the same as for a wrong password (no account
+    # enumeration: tests/security/test_accounts_login.py), and says locks exist.
     locked = requests.post(url, json={"username": "tong.dai", "password": "sai"})
-    body = problem(locked, 423)
-    assert "5 failed logins" in body["detail"] and "administrator" in body["detail"]
-    assert 800 < int(locked.headers["Retry-After"]) <= 901
+    body = problem(locked, 401)
+    assert body["detail"] == body_detail_of_wrong_password()
+    assert "5 failures" in body["detail"] and "administrator" in body["detail"]
     # Locked means locked, even with the right password.
-    problem(requests.post(url, json={"username": "tong.dai", "password": password}), 423)
-    # An unknown name answers like a wrong password (no account enumeration).
+    problem(requests.post(url, json={"username": "tong.dai", "password": password}), 401)
+    with gw.db.session() as s:
+        assert accounts.find_user(s, "tong.dai").locked_until is not None
+    # An unknown name answers like a wrong password.
     unknown = requests.post(url, json={"username": "khong.co", "password": "x"})
     assert problem(unknown, 401)["detail"] == body_detail_of_wrong_password()
 
@@ -169,7 +185,7 @@ def test_lockout_after_five_failures(gw: Gw) -> None:
     # …or when an admin lifts it.
     for _ in range(5):
         requests.post(url, json={"username": "tong.dai", "password": "sai"})
-    problem(requests.post(url, json={"username": "tong.dai", "password": password}), 423)
+    problem(requests.post(url, json={"username": "tong.dai", "password": password}), 401)
     http, csrf = gw.admin()
     resp = http.post(f"{gw.base}/api/admin/users/tong.dai/unlock", headers={"X-CSRF-Token": csrf})
     assert resp.status_code == 200 and resp.json()["locked_until"] is None
@@ -291,14 +307,15 @@ def test_admin_manages_accounts(gw: Gw) -> None:
     token = viewer_http.post(f"{gw.base}/api/auth/tokens", json={"name": "t"},
                              headers={"X-CSRF-Token": viewer_csrf}).json()["token"]  # fmt: skip
 
-    # Deactivation ends sessions and tokens; a correct password then says why it fails.
+    # Deactivation ends sessions and tokens; a correct password then fails like a wrong one.
     assert http.delete(f"{url}/can.bo", headers=h).status_code == 204
     problem(viewer_http.get(f"{gw.base}/api/auth/me"), 401)
     bearer = {"Authorization": f"Bearer {token}"}
     problem(requests.get(f"{gw.base}/api/auth/me", headers=bearer), 401)
     denied = requests.post(f"{gw.base}/api/auth/login",
                            json={"username": "can.bo", "password": new_password})  # fmt: skip
-    assert "deactivated" in problem(denied, 403)["detail"]
+    assert problem(denied, 401)["detail"] == body_detail_of_wrong_password()
+    assert [e["target"] for e in gw.audit("auth.login_inactive")] == ["can.bo"]
 
     # An admin cannot lock themselves out.
     problem(http.patch(f"{url}/admin", json={"role": "viewer"}, headers=h), 409)
@@ -317,13 +334,14 @@ def test_admin_manages_accounts(gw: Gw) -> None:
 def test_own_password_change_and_vietnamese_passwords(gw: Gw) -> None:
     """A password typed as NFD on a phone matches the same password typed as NFC."""
     http, csrf = gw.admin()
+    current = gw.admin_password
     nfc = unicodedata.normalize("NFC", "Mật khẩu Đổi mới 2026")
     resp = http.post(f"{gw.base}/api/auth/password",
                      json={"current_password": "sai", "new_password": nfc},
                      headers={"X-CSRF-Token": csrf})  # fmt: skip
     problem(resp, 401)
     resp = http.post(f"{gw.base}/api/auth/password",
-                     json={"current_password": ADMIN_PASSWORD, "new_password": nfc},
+                     json={"current_password": current, "new_password": nfc},
                      headers={"X-CSRF-Token": csrf})  # fmt: skip
     assert resp.status_code == 204, resp.text
     gw.login("admin", unicodedata.normalize("NFD", nfc))

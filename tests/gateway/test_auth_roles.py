@@ -28,7 +28,6 @@ from tests.gateway.test_auth import Gw, gw  # noqa: F401 - the fixture
 # route, whether in the ACCESS table or declared with @route(roles=()), must match this.
 EXPECTED_PUBLIC = re.compile(
     r"^(GET (/|/api/status|/livez|/readyz|/metrics|/openapi\.json|/files/<path:key>)"
-    r"|(GET|POST) /api/bus/probes.*"
     r"|POST /api/auth/login"
     r"|OPTIONS /api/media/uploads.*"
     r"|POST /api/feedback/tickets|GET /api/feedback/(categories|units)"

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from services.gateway.auth.testing import bearer
 from services.gateway.http import ROUTES, openapi_path
 from services.gateway.service import GatewayService
 from shared.runtime.config import nameko_config
@@ -97,22 +98,26 @@ def test_security_headers_and_correlation_id(gateway) -> None:
 
 
 def test_readyz_and_metrics(gateway) -> None:
-    _, base = gateway
+    settings, base = gateway
     ready = requests.get(f"{base}/readyz")
     assert ready.status_code == 200, ready.text
     assert set(ready.json()["checks"]) == {"database", "broker", "storage"}
-    metrics = requests.get(f"{base}/metrics").text
+    # Metrics are for Prometheus (LOA_METRICS_TOKEN) and admins (tests/security).
+    assert requests.get(f"{base}/metrics").status_code == 401
+    metrics = requests.get(f"{base}/metrics", headers=bearer(settings, "admin")).text
     assert "loa_http_requests_total" in metrics
 
 
 def test_status_page_names_services_that_do_not_answer(gateway) -> None:
-    _, base = gateway
-    resp = requests.get(f"{base}/api/status", timeout=30)
+    """Staff see why a service is not ready; the public sees up/down only (tests/security)."""
+    settings, base = gateway
+    staff = bearer(settings, "viewer")
+    resp = requests.get(f"{base}/api/status", headers=staff, timeout=30)
     assert resp.status_code == 503  # only the gateway runs in this test
     services = {s["service"]: s for s in resp.json()["services"]}
     assert services["gateway"]["ready"] is True
     assert services["media"]["ready"] is False and "media" in services["media"]["error"]
-    page = requests.get(f"{base}/", timeout=30)
+    page = requests.get(f"{base}/", headers=staff, timeout=30)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert 'data-service="gateway" data-ready="true"' in page.text
 
@@ -120,16 +125,20 @@ def test_status_page_names_services_that_do_not_answer(gateway) -> None:
 def test_bus_probe_round_trip(gateway) -> None:
     from tests.conftest import wait_until
 
-    _, base = gateway
-    sent = requests.post(f"{base}/api/bus/probes")
+    settings, base = gateway
+    staff = bearer(settings, "viewer")  # probes are for staff (tests/security)
+    sent = requests.post(f"{base}/api/bus/probes", headers=staff)
     assert sent.status_code == 202
     event_id = sent.json()["event_id"]
     result = wait_until(
-        lambda: (r := requests.get(f"{base}/api/bus/probes/{event_id}").json())["received"] and r,
+        lambda: (r := requests.get(f"{base}/api/bus/probes/{event_id}", headers=staff).json())[
+            "received"
+        ]
+        and r,
         what="the probe back from RabbitMQ",
     )
     assert result["round_trip_ms"] > 0
-    assert_problem(requests.get(f"{base}/api/bus/probes/nope"), 404)
+    assert_problem(requests.get(f"{base}/api/bus/probes/nope", headers=staff), 404)
 
 
 def test_signed_download_links(gateway) -> None:
@@ -185,6 +194,7 @@ def test_gateway_survives_a_broker_restart_with_calls_in_flight(gateway, contain
             return []
 
     container_factory(HeldPublishing, nameko_config(settings)).start()
+    staff = bearer(settings, "viewer")
     results: dict[int, requests.Response | BaseException] = {}
 
     def portal(i: int) -> None:
@@ -201,7 +211,7 @@ def test_gateway_survives_a_broker_restart_with_calls_in_flight(gateway, contain
         release.send(True)  # their replies and acks now meet a dead connection
         eventlet.sleep(1)
         # A call made while the broker is down cannot be sent: a 503, not an internal error.
-        assert_problem(requests.post(f"{base}/api/bus/probes", timeout=60), 503)
+        assert_problem(requests.post(f"{base}/api/bus/probes", headers=staff, timeout=60), 503)
     finally:
         subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
     with eventlet.Timeout(60, RuntimeError("calls caught by the restart never answered")):
@@ -218,7 +228,8 @@ def test_gateway_survives_a_broker_restart_with_calls_in_flight(gateway, contain
 
     def answers(method: str, path: str, status: int) -> bool:
         try:
-            return requests.request(method, base + path, timeout=20).status_code == status
+            answer = requests.request(method, base + path, headers=staff, timeout=20)
+            return answer.status_code == status
         except requests.RequestException:
             return False
 

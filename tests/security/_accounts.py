@@ -72,6 +72,7 @@ class Gateway:
         self.port = settings.http_port
         self.base = f"http://127.0.0.1:{self.port}"
         self.db = database_for(settings, "gateway", metadata)
+        self._admin_changed = False
 
     def login(self, username: str, password: str) -> tuple[requests.Session, str]:
         http_ = requests.Session()
@@ -80,6 +81,29 @@ class Gateway:
         )
         assert resp.status_code == 200, resp.text
         return http_, resp.json()["csrf_token"]
+
+    def admin(self) -> tuple[requests.Session, str]:
+        """The first admin signed in, its first-login password change done."""
+        if not self._admin_changed:
+            http_, csrf = self.login("admin", ADMIN_PASSWORD)
+            changed = http_.post(
+                f"{self.base}/api/auth/password",
+                json={"current_password": ADMIN_PASSWORD, "new_password": NEW_ADMIN_PASSWORD},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert changed.status_code == 204, changed.text
+            self._admin_changed = True
+        return self.login("admin", NEW_ADMIN_PASSWORD)
+
+    def make_user(self, username: str, role: str = "viewer", unit_id: str | None = None) -> str:
+        """A new account made by the admin: its password."""
+        http_, csrf = self.admin()
+        body = {"username": username, "role": role, "unit_id": unit_id}
+        resp = http_.post(
+            f"{self.base}/api/admin/users", json=body, headers={"X-CSRF-Token": csrf}
+        )
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["password"])
 
 
 @pytest.fixture
@@ -92,7 +116,10 @@ def start_gateway(container_factory, make_settings) -> Iterator[Any]:  # type: i
 
     limiter.clear()  # one limiter per process: start from full buckets
 
-    def start(**overrides: Any) -> Gateway:
+    def start(embedded: bool = False, **overrides: Any) -> Gateway:
+        """embedded: the admin password made by `loa start` in data/.admin-password."""
+        from loa.runner import embedded_settings
+
         port = free_port()
         values: dict[str, Any] = {
             "http_host": "127.0.0.1",
@@ -101,7 +128,11 @@ def start_gateway(container_factory, make_settings) -> Iterator[Any]:  # type: i
             "admin_password": ADMIN_PASSWORD,
             **overrides,
         }
+        if embedded:
+            values["admin_password"] = None
         settings = make_settings(**values)
+        if embedded:
+            settings = embedded_settings(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         migrate(settings, ["gateway"])
         container_factory(GatewayService, nameko_config(settings)).start()

@@ -31,7 +31,7 @@ from services.gateway.auth.passwords import (
 )
 from services.gateway.auth.policy import ROLES
 from services.gateway.models import api_tokens, audit_log, auth_sessions, users
-from shared.errors import Conflict, InvalidInput, LoaError, NotFound, Unauthorized
+from shared.errors import Conflict, Forbidden, InvalidInput, LoaError, NotFound, Unauthorized
 from shared.ids import new_id
 
 SESSION_TTL = timedelta(hours=12)
@@ -45,6 +45,8 @@ LOCKOUT = timedelta(minutes=15)
 IP_FAILURES = 20
 IP_WINDOW = timedelta(minutes=5)
 """Failed logins allowed from one client address per window before it must wait."""
+TOKEN_DAYS = 90
+"""Lifetime of an API token when the caller gives none (LOA_API_TOKEN_DAYS)."""
 TOKEN_PREFIX = "loa_"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 FAILED_ACTIONS = ("auth.login_failed", "auth.login_locked")
@@ -61,6 +63,11 @@ class AccountLocked(LoaError):
     status = 423
     title = "Tài khoản tạm khoá / Account locked"
     slug = "account-locked"
+
+
+class PasswordChangeRequired(Forbidden):
+    title = "Cần đổi mật khẩu / Password change required"
+    slug = "password-change-required"
 
 
 def now() -> datetime:
@@ -91,6 +98,8 @@ class User:
     locked_until: datetime | None = None
     last_login_at: datetime | None = None
     created_at: datetime | None = None
+    must_change_password: bool = False
+    """Set on the first admin: until changed, the account may only change it (guard.py)."""
 
     @classmethod
     def of(cls, row: RowMapping) -> User:
@@ -104,6 +113,7 @@ class User:
             locked_until=_aware(row["locked_until"]),
             last_login_at=_aware(row["last_login_at"]),
             created_at=_aware(row["created_at"]),
+            must_change_password=bool(row.get("must_change_password")),
         )
 
     def public(self) -> dict[str, Any]:
@@ -156,6 +166,7 @@ def create_user(
     role: str,
     display_name: str = "",
     unit_id: str | None = None,
+    must_change_password: bool = False,
 ) -> User:
     name = clean_username(username)
     check_role(role, unit_id)
@@ -170,6 +181,7 @@ def create_user(
         "active": True,
         "password_hash": hash_password(password),
         "failed_logins": 0,
+        "must_change_password": must_change_password,
         "password_changed_at": at,
         "created_at": at,
         "updated_at": at,
@@ -232,8 +244,12 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
     return get_user(session, user.id)
 
 
-def set_password(session: Session, user: User, password: str) -> None:
-    """A new password; the lock-out is lifted and every console session ends."""
+def set_password(
+    session: Session, user: User, password: str, keep_session: str | None = None
+) -> None:
+    """A new password; the lock-out and a required change are lifted, and every session (but
+    `keep_session`, the one that made the change) and every API token of the account end:
+    whoever knew the old password must not keep what they opened with it."""
     check_policy(password, user.username)
     session.execute(
         update(users)
@@ -244,9 +260,10 @@ def set_password(session: Session, user: User, password: str) -> None:
             updated_at=now(),
             failed_logins=0,
             locked_until=None,
+            must_change_password=False,
         )
     )
-    revoke_all(session, user.id, tokens=False)
+    revoke_all(session, user.id, tokens=True, except_session=keep_session)
 
 
 def unlock(session: Session, user: User) -> None:
@@ -255,14 +272,15 @@ def unlock(session: Session, user: User) -> None:
     )
 
 
-def revoke_all(session: Session, user_id: str, tokens: bool) -> tuple[int, int]:
+def revoke_all(
+    session: Session, user_id: str, tokens: bool, except_session: str | None = None
+) -> tuple[int, int]:
     """End the account's console sessions (and API tokens if asked): how many of each."""
     at = now()
-    ended = session.execute(
-        update(auth_sessions)
-        .where(auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None))
-        .values(revoked_at=at)
-    ).rowcount
+    which = [auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None)]
+    if except_session is not None:
+        which.append(auth_sessions.c.id != except_session)
+    ended = session.execute(update(auth_sessions).where(*which).values(revoked_at=at)).rowcount
     revoked = 0
     if tokens:
         revoked = session.execute(
@@ -296,33 +314,55 @@ def check_ip(session: Session, ip: str) -> None:
 
 
 def authenticate(session: Session, username: str, password: str) -> tuple[User | None, str]:
-    """Check a password. Returns (user, outcome): outcome is 'ok', 'bad' (wrong name or password,
-    the same answer for both), 'locked' or 'inactive'. Updates the failure count and lock."""
+    """Check a password. Returns (user, outcome): outcome is 'ok', 'bad' (wrong name or password),
+    'locked' or 'inactive'; the login route answers all but 'ok' alike.
+
+    The attempt is counted before the password is checked, in one UPDATE that only an unlocked
+    account passes (failed_logins = failed_logins + 1): concurrent guesses each get their own
+    number, and past MAX_FAILED_LOGINS no password is checked at all. On PostgreSQL the row
+    stays locked until the caller's transaction ends, so attempts on one account queue up.
+    Every path hashes once (a dummy hash when nothing real is checked): similar timing."""
     name = unicodedata.normalize("NFC", username).strip().lower()
     row = session.execute(select(users).where(users.c.username == name)).mappings().first()
     if row is None:
         verify_password(dummy_hash(), password)
         return None, "bad"
-    user = User.of(row)
     at = now()
-    if user.locked_until and user.locked_until > at:
-        return user, "locked"
+    unlocked = or_(users.c.locked_until.is_(None), users.c.locked_until <= at)
+    counted = session.execute(
+        update(users)
+        .where(users.c.id == row["id"], unlocked)
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    ).scalar()
+    if counted is None or counted > MAX_FAILED_LOGINS:  # locked now, or locked meanwhile
+        verify_password(dummy_hash(), password)
+        if counted is not None:
+            _lock(session, row["id"], at)
+        return get_user(session, row["id"]), "locked"
     if not verify_password(row["password_hash"], password):
-        failed = int(row["failed_logins"] or 0) + 1
-        values: dict[str, Any] = {"failed_logins": failed}
-        if failed >= MAX_FAILED_LOGINS:
-            values = {"failed_logins": 0, "locked_until": at + LOCKOUT}
-        session.execute(update(users).where(users.c.id == user.id).values(**values))
-        if failed >= MAX_FAILED_LOGINS:
-            return User.of({**row, **values}), "locked"
-        return user, "bad"
+        if counted >= MAX_FAILED_LOGINS:
+            _lock(session, row["id"], at)
+            return get_user(session, row["id"]), "locked"
+        return User.of(row), "bad"
+    user = User.of(row)
     if not user.active:
+        session.execute(update(users).where(users.c.id == user.id).values(failed_logins=0))
         return user, "inactive"
-    values = {"failed_logins": 0, "locked_until": None, "last_login_at": at}
+    values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login_at": at}
     if needs_rehash(row["password_hash"]):
         values["password_hash"] = hash_password(password)
     session.execute(update(users).where(users.c.id == user.id).values(**values))
     return get_user(session, user.id), "ok"
+
+
+def _lock(session: Session, user_id: str, at: datetime) -> None:
+    """Lock the account for LOCKOUT; the count starts again when the lock ends."""
+    session.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(failed_logins=0, locked_until=at + LOCKOUT)
+    )
 
 
 def locked_error(user: User) -> AccountLocked:
@@ -340,7 +380,15 @@ def locked_error(user: User) -> AccountLocked:
 
 
 def bad_login() -> Unauthorized:
-    return Unauthorized("Sai tên đăng nhập hoặc mật khẩu / wrong username or password", "password")
+    """The one answer to every failed sign-in: it does not tell whether the account exists, is
+    locked or deactivated, or whether the password was right (the audit log does, for admins)."""
+    return Unauthorized(
+        f"Sai tên đăng nhập hoặc mật khẩu (sau {MAX_FAILED_LOGINS} lần sai, tài khoản tạm khoá "
+        f"{int(LOCKOUT.total_seconds() // 60)} phút; quản trị viên có thể mở khoá) / wrong "
+        f"username or password (after {MAX_FAILED_LOGINS} failures an account is locked for "
+        f"{int(LOCKOUT.total_seconds() // 60)} minutes; an administrator can unlock it)",
+        "password",
+    )
 
 
 # --------------------------------------------------------------------------------- sessions
@@ -414,14 +462,28 @@ def close_session(session: Session, session_id: str) -> None:
 
 
 def create_token(
-    session: Session, user: User, name: str, expires_at: datetime | None = None
+    session: Session,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    days: int = TOKEN_DAYS,
 ) -> tuple[str, dict[str, Any]]:
-    """A named API token for integrations: the secret is returned once and stored hashed."""
+    """A named API token for integrations: the secret is returned once and stored hashed. It
+    ends after `days` (LOA_API_TOKEN_DAYS) unless an earlier end is asked for: a forgotten token
+    on an integration's server must not work forever."""
     label = unicodedata.normalize("NFC", name).strip()
     if not label or len(label) > 100:
         raise InvalidInput("the token name must be 1–100 characters", "name")
-    if expires_at is not None and _aware(expires_at) <= now():  # type: ignore[operator]
+    latest = now() + timedelta(days=days)
+    if expires_at is None:
+        expires_at = latest
+    elif _aware(expires_at) <= now():  # type: ignore[operator]
         raise InvalidInput("expires_at is in the past", "expires_at")
+    elif _aware(expires_at) > latest + timedelta(minutes=1):  # type: ignore[operator]
+        raise InvalidInput(
+            f"Token dùng tối đa {days} ngày / expires_at may be at most {days} days from now",
+            "expires_at",
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = {
         "id": new_id(),
@@ -477,12 +539,15 @@ def revoke_token(session: Session, token_id: str) -> None:
     )
 
 
-def token_credential(session: Session, secret: str) -> Credential | None:
+def token_credential(session: Session, secret: str, days: int = TOKEN_DAYS) -> Credential | None:
+    """The live token behind a secret, or None. A token made before tokens had a default end
+    (no expires_at) ends `days` after it was made."""
     row = (
         session.execute(
             select(
                 api_tokens.c.id.label("credential_id"),
                 api_tokens.c.expires_at.label("credential_expires_at"),
+                api_tokens.c.created_at.label("credential_created_at"),
                 api_tokens.c.last_used_at,
                 api_tokens.c.revoked_at,
                 *users.c,
@@ -497,7 +562,9 @@ def token_credential(session: Session, secret: str) -> Credential | None:
         return None
     at = now()
     expires_at = _aware(row["credential_expires_at"])
-    if expires_at is not None and expires_at <= at:
+    if expires_at is None:
+        expires_at = _aware(row["credential_created_at"]) + timedelta(days=days)  # type: ignore[operator]
+    if expires_at <= at:
         return None
     last = _aware(row["last_used_at"])
     if last is None or at - last > TOUCH_EVERY:

@@ -24,7 +24,8 @@ def ensure_first_admin(db: Database, settings: Settings) -> bool:
     """Create the account 'admin' from LOA_ADMIN_PASSWORD if it does not exist yet.
 
     An existing 'admin' is left alone (its password may have been changed since), so setting the
-    variable on every start is safe. Returns True if the account was created now.
+    variable on every start is safe. The password must be changed at the first sign-in: until
+    then the account can do nothing else. Returns True if the account was created now.
     """
     if not settings.admin_password:
         return False
@@ -34,7 +35,12 @@ def ensure_first_admin(db: Database, settings: Settings) -> bool:
     try:
         with db.session() as session:
             user = accounts.create_user(
-                session, FIRST_ADMIN, settings.admin_password, ADMIN, "Quản trị viên"
+                session,
+                FIRST_ADMIN,
+                settings.admin_password,
+                ADMIN,
+                "Quản trị viên",
+                must_change_password=True,  # it sat in the environment or data/.admin-password
             )
             accounts.record(session, "account.created", user.username, actor_name="system")
     except Conflict:  # another replica made it at the same moment

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.gateway.auth import accounts
 from services.gateway.auth.accounts import Credential, User
-from services.gateway.auth.policy import OFFICER, PUBLIC, access_for, describe
+from services.gateway.auth.policy import OFFICER, PUBLIC, access_for, describe, key
 from services.gateway.clients import client_address
 from shared.errors import Forbidden, Unauthorized
 from shared.logging import correlation_id
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "loa_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WHILE_PASSWORD_MUST_CHANGE = frozenset(
+    {"POST /api/auth/password", "POST /api/auth/logout", "GET /api/auth/me"}
+)
+"""All an account whose password must change (the first admin's) may call until it has."""
 _UNSET = object()
 
 
@@ -56,7 +60,9 @@ def credential(ctx: RequestContext) -> Credential | None:
         if scheme.lower() != "bearer" or not secret.strip():
             raise _unauthorized("Authorization must be 'Bearer <token>'")
         with ctx.db.session() as session:
-            found = accounts.token_credential(session, secret.strip())
+            found = accounts.token_credential(
+                session, secret.strip(), ctx.settings.api_token_days
+            )
         if found is None:
             raise _unauthorized(
                 "Token không hợp lệ, đã thu hồi hoặc hết hạn / the token is unknown, revoked or "
@@ -129,8 +135,14 @@ def authorize(ctx: RequestContext, spec: RouteSpec) -> None:
     allowed = access_for(spec)
     if allowed == PUBLIC:
         return
-    require(ctx)
+    user = require(ctx)
     check_csrf(ctx)
+    if user.must_change_password and key(spec) not in WHILE_PASSWORD_MUST_CHANGE:
+        raise accounts.PasswordChangeRequired(
+            "Hãy đổi mật khẩu ban đầu trước khi làm việc khác (POST /api/auth/password) / change "
+            "the initial password first (POST /api/auth/password); until then only that, "
+            "GET /api/auth/me and sign-out are allowed"
+        )
     require(ctx, *allowed)
 
 

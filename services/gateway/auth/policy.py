@@ -42,10 +42,10 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /api/status": PUBLIC,
     "GET /livez": PUBLIC,
     "GET /readyz": PUBLIC,
-    "GET /metrics": PUBLIC,
+    "GET /metrics": PUBLIC,  # the route wants LOA_METRICS_TOKEN or an admin (routes/system.py)
     "GET /openapi.json": PUBLIC,
-    "POST /api/bus/probes": PUBLIC,  # part of the status page: one tiny event, no data
-    "GET /api/bus/probes/<event_id>": PUBLIC,
+    "POST /api/bus/probes": STAFF,  # each probe is a write and an event: not for the world
+    "GET /api/bus/probes/<event_id>": STAFF,
     "GET /files/<path:key>": PUBLIC,  # the link's HMAC signature is the credential
     # --- accounts
     "POST /api/auth/login": PUBLIC,

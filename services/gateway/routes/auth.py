@@ -19,8 +19,9 @@ from services.gateway.auth.guard import (
     require,
 )
 from services.gateway.auth.policy import ADMIN
+from services.gateway.clients import is_https
 from services.gateway.http import RequestContext, json_response, route
-from shared.errors import Forbidden, LoaError, NotFound
+from shared.errors import Forbidden, InvalidInput, LoaError, NotFound
 from shared.logging import correlation_id
 
 TAGS = ["auth"]
@@ -36,6 +37,9 @@ class UserOut(BaseModel):
     locked_until: str | None = None
     last_login_at: str | None = None
     created_at: str | None = None
+    must_change_password: bool = Field(
+        False, description="Until changed, only POST /api/auth/password, me and logout answer"
+    )
 
 
 class LoginIn(BaseModel):
@@ -56,7 +60,9 @@ class PasswordIn(BaseModel):
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["cổng thông tin / portal sync"])
-    expires_at: datetime | None = Field(None, description="ISO time; never expires if omitted")
+    expires_at: datetime | None = Field(
+        None, description="ISO time; at most (and by default) LOA_API_TOKEN_DAYS from now"
+    )
     username: str | None = Field(None, description="(admin) make it for this account instead")
 
 
@@ -76,7 +82,8 @@ class TokenCreated(TokenOut):
 
 
 def _secure(ctx: RequestContext) -> bool:
-    return ctx.settings.public_url.startswith("https://")
+    """The cookie is Secure whenever the client came over https (public URL or trusted proxy)."""
+    return is_https(ctx)
 
 
 @route(
@@ -88,15 +95,15 @@ def _secure(ctx: RequestContext) -> bool:
     response_model=LoginOut,
     responses={
         200: "Signed in",
-        401: "Wrong username or password",
-        403: "Account deactivated",
-        423: "Account locked after 5 failed logins (Retry-After)",
+        401: "Not signed in: the same answer for a wrong name or password and for a locked or "
+        "deactivated account",
         429: "Too many failed logins from this address (Retry-After)",
     },
 )
 def login(ctx: RequestContext) -> Response:
     """Five wrong passwords in a row lock the account for 15 minutes; twenty failures from one
-    address in 5 minutes make that address wait. Every attempt is in the audit log."""
+    address in 5 minutes make that address wait. Every failure gets the same answer (whether the
+    account exists, is locked or deactivated is not told); the audit log has the real outcome."""
     body = ctx.json(LoginIn)
     ip = client_ip(ctx)
     name = body.username.strip().lower()[:64]
@@ -118,13 +125,10 @@ def login(ctx: RequestContext) -> Response:
             user, outcome = accounts.authenticate(session, body.username, body.password)
             if outcome == "locked" and user is not None:
                 note("auth.login_locked", user)
-                error = accounts.locked_error(user)
+                error = accounts.bad_login()
             elif outcome == "inactive":
                 note("auth.login_inactive", user)
-                error = Forbidden(
-                    "Tài khoản đã bị vô hiệu hoá; hãy liên hệ quản trị viên / the account is "
-                    "deactivated; ask an administrator"
-                )
+                error = accounts.bad_login()
             elif outcome != "ok" or user is None:
                 note("auth.login_failed", user)
                 error = accounts.bad_login()
@@ -204,14 +208,28 @@ def me(ctx: RequestContext) -> Any:
 @route(
     "POST",
     "/api/auth/password",
-    summary="Change one's own password (other sessions are signed out)",
+    summary="Change one's own password (other sessions and every API token end)",
     tags=TAGS,
     request_model=PasswordIn,
-    responses={204: "Changed", 401: "Current password wrong", 422: "New password too weak"},
+    responses={
+        204: "Changed",
+        401: "Current password wrong",
+        422: "New password too weak or the same",
+    },
 )
 def change_password(ctx: RequestContext) -> Response:
-    user = require(ctx)
+    """The session making the change stays signed in; every other session and every API token
+    of the account end. The first admin's initial password file (data/.admin-password) is
+    deleted once that password is changed."""
+    cred = credential(ctx)
+    assert cred is not None
+    user = cred.user
     body = ctx.json(PasswordIn)
+    if body.new_password == body.current_password:
+        raise InvalidInput(
+            "Mật khẩu mới phải khác mật khẩu cũ / the new password must differ from the old one",
+            "new_password",
+        )
     with ctx.db.session() as session:
         checked, outcome = accounts.authenticate(session, user.username, body.current_password)
     if outcome == "locked" and checked is not None:
@@ -219,8 +237,11 @@ def change_password(ctx: RequestContext) -> Response:
     if outcome != "ok":
         audit(ctx, "auth.password_change_failed", user.username)
         raise accounts.bad_login()
+    keep = cred.id if cred.kind == "session" else None
     with ctx.db.session() as session:
-        accounts.set_password(session, user, body.new_password)
+        accounts.set_password(session, user, body.new_password, keep_session=keep)
+    if user.must_change_password:
+        (ctx.settings.data_dir / ".admin-password").unlink(missing_ok=True)
     audit(ctx, "auth.password_changed", user.username)
     return Response(status=204)
 
@@ -262,7 +283,9 @@ def create_token(ctx: RequestContext) -> Any:
             if owner.role != ADMIN:
                 raise Forbidden("only an admin makes tokens for other accounts", "username")
             owner = accounts.find_user(session, body.username)
-        secret, view = accounts.create_token(session, owner, body.name, body.expires_at)
+        secret, view = accounts.create_token(
+            session, owner, body.name, body.expires_at, ctx.settings.api_token_days
+        )
     audit(ctx, "auth.token_created", owner.username, {"token_id": view["id"], "name": body.name})
     response = json_response(TokenCreated(**view, token=secret), status=201)
     response.headers["Cache-Control"] = "no-store"

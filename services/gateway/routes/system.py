@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import mimetypes
 import time
 from functools import lru_cache
@@ -14,11 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from services.gateway.auth.guard import current_user, require
+from services.gateway.auth.policy import ADMIN
 from services.gateway.http import ROUTES, RequestContext, route
 from services.gateway.models import bus_probes
 from services.gateway.openapi import build_openapi
 from shared.config import SERVICES
-from shared.errors import BadRequest, Forbidden, NotFound, Unavailable
+from shared.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 from shared.metrics import render
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -76,10 +79,29 @@ def system_status(ctx: RequestContext, timeout: float = 5.0) -> SystemStatus:
     )
 
 
+def _staff(ctx: RequestContext) -> bool:
+    """A signed-in account is calling (a stale cookie on a public page is just anonymous)."""
+    try:
+        return current_user(ctx) is not None
+    except Unauthorized:
+        return False
+
+
+def for_caller(ctx: RequestContext, status: SystemStatus) -> SystemStatus:
+    """The public sees up or down only: the checks' timings and the errors (host names, library
+    messages, what is failing how) are for staff."""
+    if _staff(ctx):
+        return status
+    return SystemStatus(
+        ready=status.ready,
+        services=[ServiceStatus(service=s.service, ready=s.ready) for s in status.services],
+    )
+
+
 @route("GET", "/", summary="Status page (HTML)", tags=["system"], response_content_type="text/html")
 def status_page(ctx: RequestContext) -> Response:
-    """Every service and whether it is ready, for people."""
-    status = system_status(ctx)
+    """Every service and whether it is ready, for people (the details for staff only)."""
+    status = for_caller(ctx, system_status(ctx))
     html = templates().get_template("status.html").render(status=status)
     return Response(html, status=200, mimetype="text/html")
 
@@ -90,10 +112,10 @@ def status_page(ctx: RequestContext) -> Response:
     summary="Readiness of every service",
     tags=["system"],
     response_model=SystemStatus,
-    responses={200: "Every service's readiness"},
+    responses={200: "Every service's readiness (checks and errors for staff only)"},
 )
 def status_json(ctx: RequestContext) -> Any:
-    status = system_status(ctx)
+    status = for_caller(ctx, system_status(ctx))
     return (200 if status.ready else 503), status
 
 
@@ -119,11 +141,19 @@ def readyz(ctx: RequestContext) -> Any:
 @route(
     "GET",
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (Authorization: Bearer LOA_METRICS_TOKEN, or an admin)",
     tags=["system"],
     response_content_type="text/plain",
+    responses={401: "No scrape token or account", 403: "Not an admin"},
 )
 def metrics(ctx: RequestContext) -> Response:
+    """Route names, statuses and volumes tell an attacker what is used and what fails: only
+    Prometheus (with its token) and admins read them."""
+    token = ctx.settings.metrics_token
+    scheme, _, sent = ctx.request.headers.get("Authorization", "").partition(" ")
+    presented = scheme.lower() == "bearer" and token and sent.strip()
+    if not (presented and hmac.compare_digest(sent.strip().encode(), token.encode())):
+        require(ctx, ADMIN)
     body, ctype = render()
     return Response(body, mimetype=ctype.split(";")[0], content_type=ctype)
 
@@ -149,7 +179,7 @@ class ProbeResult(BaseModel):
     summary="Send an event round the bus (outbox → RabbitMQ → back)",
     tags=["system"],
     response_model=ProbeSent,
-    responses={202: "Sent"},
+    responses={202: "Sent", 401: "Not signed in"},
 )
 def send_probe(ctx: RequestContext) -> Any:
     return 202, ProbeSent(event_id=ctx.services.call("gateway", "send_probe"))
