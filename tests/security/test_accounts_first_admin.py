@@ -30,6 +30,12 @@ def test_first_admin_must_change_the_password_first(start_gateway) -> None:
         assert problem["type"].endswith("/password-change-required")
         assert "/api/auth/password" in problem["detail"]
     assert kept.exists()
+    # The console sends the account to the change form (on the sign-in page) from every page.
+    page = http.get(f"{gw.base}/console/dashboard", allow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["Location"] == "/console/login?next=/console/dashboard"
+    form = http.get(f"{gw.base}/console/login?next=/console/dashboard")
+    assert 'id="password-form"' in form.text and 'id="login-form"' not in form.text
 
     first = gw.settings.admin_password
     weak = http.post(f"{gw.base}/api/auth/password", headers=h,
@@ -46,6 +52,8 @@ def test_first_admin_must_change_the_password_first(start_gateway) -> None:
     assert not kept.exists()
     assert http.get(f"{gw.base}/api/admin/users").status_code == 200
     assert http.get(f"{gw.base}/api/auth/me").json()["user"]["must_change_password"] is False
+    back = http.get(f"{gw.base}/console/login?next=/console/dashboard", allow_redirects=False)
+    assert back.status_code == 303 and back.headers["Location"] == "/console/dashboard"
 
 
 def test_first_admin_from_the_environment_must_change_it_too(start_gateway) -> None:

@@ -65,6 +65,18 @@ _T: dict[str, tuple[str, str]] = {
         "Dành cho cán bộ, biên tập viên, tổng đài viên và quản trị viên.",
         "For staff: editors, publishers, hotline operators, officers and administrators.",
     ),
+    "login.change_title": ("Đổi mật khẩu ban đầu", "Change the initial password"),
+    "login.change_intro": (
+        "Mật khẩu này được tạo khi cài đặt; hãy đặt mật khẩu của riêng bạn (ít nhất 10 ký tự) "
+        "trước khi làm việc.",
+        "This password was made at installation; set your own (at least 10 characters) before "
+        "you work.",
+    ),
+    "login.current": ("Mật khẩu hiện tại", "Current password"),
+    "login.new": ("Mật khẩu mới", "New password"),
+    "login.repeat": ("Nhập lại mật khẩu mới", "New password again"),
+    "login.mismatch": ("Hai mật khẩu mới không khớp", "The two new passwords differ"),
+    "login.change_submit": ("Đổi mật khẩu", "Change password"),
     # --- dashboard
     "dash.title": ("Tổng quan", "Dashboard"),
     "dash.plan": (

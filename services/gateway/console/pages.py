@@ -132,7 +132,7 @@ def staff_page(
     """A page for signed-in staff; others are sent to sign in and brought back. With roles,
     other accounts get a 403 page saying which roles may (the API refuses them anyway)."""
     cred, expired = _signed_in(ctx)
-    if cred is None:
+    if cred is None or cred.user.must_change_password:  # the sign-in page asks for the change
         target = ctx.request.full_path.rstrip("?")
         suffix = "&expired=1" if expired else ""
         return _redirect(f"/console/login?next={quote(target, safe='/')}{suffix}")
@@ -154,6 +154,8 @@ def console_home(ctx: RequestContext) -> Response:
 def login_page(ctx: RequestContext) -> Response:
     cred, expired = _signed_in(ctx)
     target = safe_next(ctx.request.args.get("next"))
+    if cred is not None and cred.kind == "session" and cred.user.must_change_password:
+        return render(ctx, "login.html", "login", cred, next=target, change=True)
     if cred is not None and cred.kind == "session":
         return _redirect(target)
     return render(

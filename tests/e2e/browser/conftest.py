@@ -97,6 +97,14 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_PASSWORD = "e2e-Quan-tri-vien-2026!"
+"""The first admin's initial password (LOA_ADMIN_PASSWORD): changed at the first sign-in."""
+CHANGED_ADMIN_PASSWORD = "e2e-Mat-khau-rieng-Quan-tri-2026!"
+_admin = {"password": ADMIN_PASSWORD}
+
+
+def admin_password() -> str:
+    """The admin's password now (the initial one until the first sign-in changed it)."""
+    return _admin["password"]
 HOTLINE_SECRET = "e2e-hotline-secret"
 
 
@@ -235,16 +243,37 @@ def page(context: Any) -> Any:
 def login(
     page: Any,
     username: str = "admin",
-    password: str = ADMIN_PASSWORD,
+    password: str | None = None,
     to: str = "/console/dashboard",
 ) -> None:
-    """Sign in through the sign-in page and land on `to`."""
+    """Sign in through the sign-in page and land on `to`. The first admin's first sign-in
+    meets the change-password form: it is filled in as a person would."""
     page.goto(to)
     page.wait_for_url(re.compile(r".*/console/login\?.*"))
     page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_label("Mật khẩu").fill(password or admin_password())
     page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_function(
+        "() => document.getElementById('password-form') || location.pathname !== '/console/login'"
+    )
+    if page.locator("#password-form").count():
+        change_first_password(page)
     page.wait_for_url(re.compile(r"^https?://[^/]+" + re.escape(to) + r"(\?.*)?$"))
+
+
+def change_first_password(page: Any) -> None:
+    """The form shown to the first admin until the initial password is changed."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Đổi mật khẩu ban đầu")
+    page.get_by_label("Mật khẩu hiện tại").fill(ADMIN_PASSWORD)
+    page.get_by_label("Mật khẩu mới", exact=True).fill(CHANGED_ADMIN_PASSWORD)
+    page.get_by_label("Nhập lại mật khẩu mới").fill(CHANGED_ADMIN_PASSWORD + "x")
+    page.get_by_role("button", name="Đổi mật khẩu").click()
+    expect(page.locator("#password-error")).to_contain_text("không khớp")
+    page.get_by_label("Nhập lại mật khẩu mới").fill(CHANGED_ADMIN_PASSWORD)
+    page.get_by_role("button", name="Đổi mật khẩu").click()
+    _admin["password"] = CHANGED_ADMIN_PASSWORD
 
 
 def shot(page: Any, name: str) -> Path:
