@@ -78,6 +78,29 @@ class Loa:
         return [ln for ln in self.lines if '"level": "ERROR"' in ln]
 
 
+CHANGED_PASSWORD = "mật-khẩu-riêng-của-quản-trị"
+
+
+def _signed_in(url: str, password: str) -> requests.Session:
+    http = requests.Session()
+    resp = http.post(f"{url}/api/auth/login", json={"username": "admin", "password": password},
+                     timeout=20)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    http.headers["X-CSRF-Token"] = resp.json()["csrf_token"]
+    return http
+
+
+def _first_admin(url: str, data: Path) -> requests.Session:
+    """Sign in with the password `loa start` made, and change it as the console asks."""
+    initial = (data / ".admin-password").read_text().strip()
+    http = _signed_in(url, initial)
+    assert http.get(f"{url}/api/auth/me", timeout=20).json()["user"]["must_change_password"]
+    change = {"current_password": initial, "new_password": CHANGED_PASSWORD}
+    changed = http.post(f"{url}/api/auth/password", json=change, timeout=20)
+    assert changed.status_code == 204, changed.text
+    return http
+
+
 def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:  # type: ignore[type-arg]
     data = tmp_path / "data"
     loa = Loa(data, rabbit_config["AMQP_URI"])
@@ -98,11 +121,13 @@ def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:
         page = requests.get(loa.url + "/", timeout=20).text
         for name in ("media", "publishing", "feedback", "search", "gateway"):
             assert f'data-service="{name}" data-ready="true"' in page
-        probe = requests.post(loa.url + "/api/bus/probes", timeout=20).json()["event_id"]
+        # The first admin (password in data/.admin-password) changes it, then sends a probe
+        # (probes are for staff); the file goes once the password is changed.
+        admin = _first_admin(loa.url, data)
+        assert not (data / ".admin-password").exists()
+        probe = admin.post(loa.url + "/api/bus/probes", timeout=20).json()["event_id"]
         wait_until(
-            lambda: requests.get(f"{loa.url}/api/bus/probes/{probe}", timeout=20).json()[
-                "received"
-            ],
+            lambda: admin.get(f"{loa.url}/api/bus/probes/{probe}", timeout=20).json()["received"],
             what="a probe round the bus",
         )
     finally:
@@ -121,7 +146,8 @@ def test_start_status_stop_restart(tmp_path: Path, rabbit_config: dict) -> None:
             timeout=120,
             what="ready again after restart",
         )
-        kept = requests.get(f"{again.url}/api/bus/probes/{probe}", timeout=20)
+        admin = _signed_in(again.url, CHANGED_PASSWORD)
+        kept = admin.get(f"{again.url}/api/bus/probes/{probe}", timeout=20)
         assert kept.status_code == 200 and kept.json()["received"] is True
     finally:
         assert again.interrupt() == 0, "".join(again.lines[-30:])
