@@ -144,7 +144,7 @@ def deactivate_user(ctx: RequestContext, user_id: str) -> Response:
 @route(
     "POST",
     "/api/admin/users/<user_id>/password",
-    summary="Reset a password (lifts a lock-out, ends the account's sessions)",
+    summary="Reset a password (lifts a lock-out, ends the account's sessions and API tokens)",
     tags=TAGS,
     request_model=PasswordReset,
     response_model=UserCreated,
