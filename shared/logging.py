@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterable
 from contextvars import ContextVar
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -26,13 +29,75 @@ def redact(text: str) -> str:
     return _EMAIL.sub("[email]", _PHONE.sub("[phone]", text))
 
 
+# Secrets never reach logs, stored error texts or events: the configured ones by value (each
+# service registers its settings at start), and any credential by its form, whatever its value.
+_SECRETS: set[str] = set()
+_SECRET_NAME = re.compile(
+    r"(?:_token|_secret|_password|_secret_key|signing_key|pii_key|_api_keys)$"
+)
+_CREDENTIAL = re.compile(
+    r"(?i)(\b[\w.-]*(?:access_token|token|key|secret|password|passwd)\b\s*(?:=|:|\\?[\"']\s*:\s*"
+    r"\\?[\"']))\s*[^&#\s\"'\\,;)}]+"
+)
+_AUTHORIZATION = re.compile(
+    r"(?i)\b(authorization\b[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|oauth)?\s*)[^\s\"',;}]+"
+    r"|\b(bearer\s+)[\w.~+/=-]+"
+)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@\"']*):[^@\s/\"']*@")
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Remember configured secrets so redact_secrets() removes them wherever they appear."""
+    for value in values:
+        if value and len(value) >= 6:
+            _SECRETS.add(value)
+            _SECRETS.add(quote(value, safe=""))
+
+
+def secrets_of(settings: Any) -> list[str]:
+    """The secrets in a settings object: fields named as secrets, and passwords inside URLs."""
+    found: list[str] = []
+    for name, value in dict(settings).items():
+        if not isinstance(value, str) or not value:
+            continue
+        if _SECRET_NAME.search(name):
+            found += [v.strip() for v in value.split(",")] if name.endswith("s") else [value]
+        if "://" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found += [password, unquote(password)]
+    return found
+
+
+def redact_secrets(text: str) -> str:
+    """text without configured secrets, credentials in URLs or parameters, Authorization values."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[secret]")
+    text = _USERINFO.sub(r"\1:[secret]@", text)
+    text = _AUTHORIZATION.sub(lambda m: (m.group(1) or m.group(2)) + "[secret]", text)
+    return _CREDENTIAL.sub(r"\1[secret]", text)
+
+
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation_id.get()
         if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+            record.msg = redact_secrets(redact(record.msg))
         if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(
+                redact_secrets(redact(a if isinstance(a, str) else str(a)))
+                if isinstance(a, str | Exception)
+                else a
+                for a in record.args
+            )
+        if record.exc_info and record.exc_info[0] is not None:
+            # The traceback's text (URLs, error bodies) is redacted as the message is.
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, redact_secrets(redact(text))
         return True
 
 

@@ -11,6 +11,7 @@ from services.publishing.domain.portal import PortalEntries
 from services.publishing.transmitters.base import Transmitter
 from shared.db import Database
 from shared.errors import InvalidInput
+from shared.logging import register_secrets, secrets_of
 
 
 class Transmitters:
@@ -18,6 +19,7 @@ class Transmitters:
 
     def __init__(self, cfg: ChannelSettings, db: Database, store: Any, public_url: str) -> None:
         self.cfg, self.db, self.store, self.public_url = cfg, db, store, public_url.rstrip("/")
+        register_secrets(secrets_of(cfg))
         self._built: dict[str, Transmitter] = {}
         self._lock = threading.Lock()
 

@@ -6,11 +6,13 @@ from typing import Any
 
 import shared.runtime.rpc  # noqa: F401 - errors cross RPC as themselves in every process
 from shared.config import Settings
+from shared.logging import register_secrets, secrets_of
 
 SETTINGS_KEY = "LOA_SETTINGS"
 
 
 def nameko_config(settings: Settings) -> dict[str, Any]:
+    register_secrets(secrets_of(settings))  # redacted from logs and stored errors from now on
     return {
         "AMQP_URI": settings.amqp_uri,
         "max_workers": settings.max_workers,

@@ -165,7 +165,8 @@ def test_facebook_message_to_ticket_and_reply_back_through_the_send_api(stack, p
     assert result["replies"]["sent"] == 2
     sent = [r for r in platform.received if r["path"].startswith("/fb/me/messages")]
     assert sent[0]["body"]["recipient"] == {"id": "PSID-42"}
-    assert "access_token=PAGE-TOKEN" in sent[0]["path"]
+    assert "access_token" not in sent[0]["path"]  # never in the URL (it ends up in logs)
+    assert sent[0]["headers"]["Authorization"] == "Bearer PAGE-TOKEN"
     assert "Sở Giao thông" in sent[1]["body"]["message"]["text"]
 
 

@@ -128,7 +128,7 @@ class FacebookGraph(FakeServer):
 
     def handle(self, request: Request) -> Response:
         values = request.values
-        if values.get("access_token") != self.TOKEN:
+        if request.headers.get("Authorization") != f"Bearer {self.TOKEN}":
             return _json(graph_error(190, "Error validating access token: Session has expired.",
                                      463), 400)  # fmt: skip
         parts = request.path.strip("/").split("/")

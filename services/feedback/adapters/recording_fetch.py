@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from shared.config import origin_of
+from shared.logging import redact_secrets
 
 AUDIO_TYPES = frozenset(
     {"audio/mpeg", "audio/mp3", "audio/wav", "audio/x-wav", "audio/wave", "audio/ogg", "audio/mp4"}
@@ -29,6 +30,7 @@ CHUNK = 64 * 1024
 
 class FetchFailed(Exception):
     def __init__(self, reason: str, retry: bool) -> None:
+        reason = redact_secrets(reason)
         super().__init__(reason)
         self.reason = reason
         self.retry = retry

@@ -1,6 +1,6 @@
 """Replies to citizens through the channel they wrote from, as the platforms document them.
 
-- Facebook Send API: POST {graph}/me/messages?access_token=PAGE_TOKEN with
+- Facebook Send API: POST {graph}/me/messages (Authorization: Bearer PAGE_TOKEN) with
   {"recipient": {"id": PSID}, "messaging_type": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE",
   "message": {"text": ...}}; errors come as {"error": {"message", "code", ...}} with HTTP 4xx.
   Codes 4, 17, 32, 613 are rate limits (retry later); others are permanent.
@@ -16,9 +16,14 @@ from typing import Protocol
 
 import requests
 
+from shared.logging import redact_secrets
+
 
 class ReplyFailed(Exception):
+    """reason is stored with the reply and shown to staff: secrets are redacted from it."""
+
     def __init__(self, reason: str, retry: bool) -> None:
+        reason = redact_secrets(reason)
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
@@ -42,7 +47,7 @@ class FacebookSender:
         try:
             resp = requests.post(
                 f"{self.api_url.rstrip('/')}/me/messages",
-                params={"access_token": self.page_token},
+                headers={"Authorization": f"Bearer {self.page_token}"},
                 json={
                     "recipient": {"id": user_id},
                     "messaging_type": "MESSAGE_TAG",

@@ -59,6 +59,7 @@ from services.publishing.transmitters.base import (
 from shared.db import Database
 from shared.events.envelope import Envelope
 from shared.events.tables import get_event_tables
+from shared.logging import redact_secrets
 
 log = logging.getLogger(__name__)
 MapFn = Callable[[Callable[[dict[str, Any]], str], Iterable[dict[str, Any]]], Iterable[str]]
@@ -662,6 +663,7 @@ class Dispatcher:
         return rows
 
     def _transient(self, claim: dict[str, Any], reason: str, retry_after: float | None) -> str:
+        reason = redact_secrets(reason)  # stored, evented and shown to every signed-in role
         now = self.clock()
         with self.db.session() as s:
             d = s.execute(select(deliveries).where(deliveries.c.id == claim["id"])).mappings().one()
@@ -687,6 +689,7 @@ class Dispatcher:
         return "retry"
 
     def _permanent(self, claim: dict[str, Any], reason: str) -> str:
+        reason = redact_secrets(reason)
         now = self.clock()
         with self.db.session() as s:
             d = s.execute(select(deliveries).where(deliveries.c.id == claim["id"])).mappings().one()

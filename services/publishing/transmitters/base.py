@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.logging import redact_secrets
+
 
 @dataclass(frozen=True)
 class RenderedFile:
@@ -61,7 +63,10 @@ class SendResult:
 
 
 class TransmitError(Exception):
+    """reason is stored on the delivery and shown to staff: secrets are redacted from it."""
+
     def __init__(self, reason: str) -> None:
+        reason = redact_secrets(reason)
         super().__init__(reason)
         self.reason = reason
 

@@ -45,10 +45,10 @@ class FacebookTransmitter(Transmitter):
 
     # --- Graph API ------------------------------------------------------------------------
     def _graph(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        params = dict(kwargs.pop("params", {}))
-        params["access_token"] = self.token
+        # The token goes in a header, never in the URL (URLs end up in errors and logs).
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         resp = call(
-            self.http, method, f"{self.graph}/{path}", self.timeout, params=params, **kwargs
+            self.http, method, f"{self.graph}/{path}", self.timeout, headers=headers, **kwargs
         )
         try:
             body = resp.json()
