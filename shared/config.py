@@ -66,6 +66,30 @@ class Settings(BaseSettings):
 
     http_host: str = Field("0.0.0.0", description="Gateway bind address")
     http_port: int = Field(8000, ge=1, le=65535, description="Gateway port")
+    http_concurrency: int = Field(
+        20, ge=1, le=1000, description="Requests the gateway works on at once (own workers, "
+        "on top of max_workers); bodies are read before a request takes one"
+    )
+    http_max_connections: int = Field(
+        1000, ge=10, le=100000, description="Open HTTP connections; more get a 503 and are closed"
+    )
+    http_header_timeout_s: float = Field(
+        10, gt=0, le=300, description="Time for a request's line and headers to arrive (else 408)"
+    )
+    http_body_timeout_s: float = Field(
+        15, gt=0, le=600, description="Time for a body to arrive, plus 1 s per http_body_min_rate "
+        "bytes (else 408)"
+    )
+    http_body_min_rate: int = Field(
+        16384, ge=1, description="Slowest accepted body upload, bytes per second on average"
+    )
+    http_keepalive_s: float = Field(
+        75, gt=0, le=3600, description="An idle keep-alive connection is closed after this"
+    )
+    http_max_upload_bytes: int = Field(
+        16 * 1024**3, ge=1, description="Largest streamed body (media uploads); media's own "
+        "limits apply within it"
+    )
     health_port: int = Field(
         8081, ge=0, le=65535, description="/livez /readyz /metrics port of a lone service (0=off)"
     )

@@ -25,8 +25,21 @@ _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.-]?\d){8,10}(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
+# Credentials that travel in URLs never reach logs either: a feedback tracking code (the key to
+# a ticket) and the values of signature and token query parameters (signed links, S3 URLs).
+_TRACKING = re.compile(r"(/feedback/track/)[^/?#\s\"']+")
+_URL_SECRET = re.compile(
+    r"([?&;](?:sig|[\w.-]*signature|[\w.-]*token|api_key|x-amz-credential)=)[^&#\s\"']*",
+    re.IGNORECASE,
+)
+
+
+def redact_url(text: str) -> str:
+    return _URL_SECRET.sub(r"\1[redacted]", _TRACKING.sub(r"\1[redacted]", text))
+
+
 def redact(text: str) -> str:
-    return _EMAIL.sub("[email]", _PHONE.sub("[phone]", text))
+    return redact_url(_EMAIL.sub("[email]", _PHONE.sub("[phone]", text)))
 
 
 # Secrets never reach logs, stored error texts or events: the configured ones by value (each

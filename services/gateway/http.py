@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from shared.config import Settings
 from shared.errors import BadRequest, LoaError, PayloadTooLarge, Unavailable
-from shared.logging import correlation_id
+from shared.logging import correlation_id, redact_url
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from shared.runtime.rpc import BROKER_GONE, as_loa_error
 
@@ -34,6 +34,15 @@ M = TypeVar("M", bound=BaseModel)
 
 PROBLEM_JSON = "application/problem+json"
 MAX_JSON_BYTES = 2 * 1024 * 1024
+BODY_LIMITS = {
+    "none": 0,  # GET, HEAD, OPTIONS
+    "json": MAX_JSON_BYTES,
+    "webhook": 256 * 1024,  # platforms' event notifications are small
+    "form": 256 * 1024,  # application/x-www-form-urlencoded (Open311)
+    "file": 20 * 1024 * 1024,  # small files sent whole (PDF documents); routes may say less
+}
+"""The largest body of each class of route, refused on Content-Length before any byte is read
+(services/gateway/server.py); "upload" (media, streamed) is LOA_HTTP_MAX_UPLOAD_BYTES."""
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -60,6 +69,10 @@ class RouteSpec:
     query: dict[str, str] = field(default_factory=dict)
     roles: frozenset[str] | None = None
     """Who may call (empty: public); None: as in services/gateway/auth/policy.py's table."""
+    max_body: int | None = None
+    """Largest request body in bytes; None: BODY_LIMITS of the route's body class."""
+    body: str | None = None
+    """Body class (a BODY_LIMITS key or "upload"); None: from method, path and content type."""
 
 
 ROUTES: list[RouteSpec] = []
@@ -79,6 +92,8 @@ def route(
     public: bool = True,
     query: dict[str, str] | None = None,
     roles: Collection[str] | None = None,
+    max_body: int | None = None,
+    body: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(
@@ -97,11 +112,44 @@ def route(
                 description=(fn.__doc__ or "").strip(),
                 query=query or {},
                 roles=frozenset(roles) if roles is not None else None,
+                max_body=max_body,
+                body=body,
             )
         )
         return fn
 
     return register
+
+
+def body_class(spec: RouteSpec) -> str:
+    """What kind of body a route takes, for its size limit and how it is read."""
+    if spec.body:
+        return spec.body
+    if spec.method in ("GET", "HEAD", "OPTIONS"):
+        return "none"
+    if "/webhooks/" in spec.path:
+        return "webhook"
+    ctype = spec.request_content_type
+    if ctype in (None, "application/json"):
+        return "json"
+    if ctype == "application/x-www-form-urlencoded":
+        return "form"
+    if ctype in ("multipart/form-data", "application/offset+octet-stream"):
+        return "upload"
+    return "file"
+
+
+def body_limit(spec: RouteSpec, max_upload: int) -> int:
+    if spec.max_body is not None:
+        return spec.max_body
+    kind = body_class(spec)
+    return max_upload if kind == "upload" else BODY_LIMITS[kind]
+
+
+def streams_body(spec: RouteSpec) -> bool:
+    """Uploads stream into their route (under the edge's deadline and cap); every other body
+    is read whole before a worker is taken."""
+    return body_class(spec) == "upload"
 
 
 class Services:
@@ -169,6 +217,13 @@ class RequestContext:
         except ValidationError as exc:
             raise ValidationFailed(exc) from None
 
+    def limit_body(self, limit: int) -> None:
+        """Lower the cap of a streamed body (an upload route that knows its own limit): reading
+        past it raises a 413."""
+        stream = self.request.environ.get("wsgi.input")
+        if hasattr(stream, "limit"):
+            stream.limit = min(stream.limit, limit)
+
     def file_body(self, limit: int, what: str) -> bytes:
         """The whole body of a small file upload (a logo, subtitles, a leaflet), refused with 413
         past `limit` bytes, announced or not: a chunked body is read no further than limit + 1."""
@@ -191,6 +246,16 @@ class MethodNotAllowedError(LoaError):
     status = 405
     title = "Phương thức không được phép / Method not allowed"
     slug = "method-not-allowed"
+
+    def __init__(self, detail: str, allowed: str) -> None:
+        super().__init__(detail)
+        self.headers = {"Allow": allowed}  # RFC 9110 15.5.6
+
+
+class RequestTimeout(LoaError):
+    status = 408
+    title = "Hết thời gian chờ yêu cầu / Request timeout"
+    slug = "request-timeout"
 
 
 class ValidationFailed(LoaError):
@@ -244,7 +309,18 @@ class Router:
         self.map = Map(
             [Rule(r.path, endpoint=i, methods=[r.method]) for i, r in enumerate(routes)],
             strict_slashes=False,
+            merge_slashes=False,  # "//x" is a 404 problem, not a redirect
         )
+
+    def spec_for(self, environ: dict[str, Any]) -> RouteSpec | None:
+        """The route a request goes to; None for no route or a method it does not take."""
+        try:
+            endpoint, _ = self.map.bind_to_environ(environ).match()
+        except (RouteNotFound, MethodNotAllowed):
+            return None
+        except Exception:  # noqa: BLE001 - e.g. a redirect rule: let dispatch answer it
+            return None
+        return self.routes[endpoint]
 
     def dispatch(
         self, make_ctx: Callable[[Request, dict[str, Any]], RequestContext], request: Request
@@ -257,12 +333,15 @@ class Router:
                 endpoint, params = adapter.match()
             except RouteNotFound:
                 raise _NoRoute(
-                    f"Không có địa chỉ này / no route for {request.method} {request.path}"
+                    "Không có địa chỉ này / no route for "
+                    f"{request.method} {redact_url(request.path)}"
                 ) from None
             except MethodNotAllowed as exc:
                 allowed = ", ".join(sorted(exc.valid_methods or []))
                 raise MethodNotAllowedError(
-                    f"{request.method} is not allowed on {request.path}; use {allowed}"
+                    f"{request.method} is not allowed on {redact_url(request.path)}; "
+                    f"use {allowed}",
+                    allowed,
                 ) from None
             spec = self.routes[endpoint]
             label = spec.path
@@ -278,7 +357,9 @@ class Router:
             if known is not None:
                 response = problem_response(known.to_problem(request.path))
             else:
-                log.exception("unhandled error on %s %s", request.method, request.path)
+                log.exception(
+                    "unhandled error on %s %s", request.method, redact_url(request.path)
+                )
                 response = problem_response(
                     LoaError(
                         "Đã có lỗi hệ thống; hãy thử lại hoặc báo quản trị viên kèm mã tương quan "

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from nameko.web.handlers import http
 from sqlalchemy import update
 from werkzeug.wrappers import Request, Response
 
@@ -15,6 +14,7 @@ from services.gateway.auth import authorize
 from services.gateway.auth.bootstrap import FirstAdmin
 from services.gateway.http import ROUTES, RequestContext, Router, Services
 from services.gateway.models import bus_probes, metadata
+from services.gateway.server import edge_http
 from shared.events.envelope import Envelope
 from shared.runtime.dependencies import (
     Correlation,
@@ -29,7 +29,6 @@ from shared.runtime.rpc import RpcProxy, register_error_subclasses, rpc
 
 routes.load_all()
 register_error_subclasses()
-ALL_METHODS = "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS"
 
 
 class GatewayService:
@@ -62,12 +61,8 @@ class GatewayService:
         )
         return RequestContext(request, services, self.settings, self.store, self.db, params)
 
-    @http(ALL_METHODS, "/")
-    def root(self, request: Request) -> Response:
-        return self.router.dispatch(self._context, request)
-
-    @http(ALL_METHODS, "/<path:path>")
-    def everything(self, request: Request, path: str) -> Response:
+    @edge_http  # services/gateway/server.py: deadlines, body limits, HTTP slots, /livez
+    def everything(self, request: Request) -> Response:
         return self.router.dispatch(self._context, request)
 
     @rpc

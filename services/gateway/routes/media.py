@@ -222,6 +222,7 @@ def _receive(ctx: RequestContext, upload: dict[str, Any], lease: str) -> Respons
     checksum = _checksum(ctx)
     declared = req.content_length
     if declared is not None and offset + declared > length:
+        ctx.services.call("media", "upload_release", upload["id"], lease)  # nothing was read
         raise PayloadTooLarge(
             f"the body would take the upload past its Upload-Length of {length} bytes",
             "Content-Length",
@@ -333,6 +334,7 @@ def tus_options_upload(ctx: RequestContext, upload_id: str) -> Response:
     summary="tus: create an upload (optionally with its first bytes)",
     tags=TAGS,
     responses={201: "Created", 400: "Bad headers", 412: "tus version", 413: "Too large"},
+    body="upload",  # creation-with-upload: the first bytes stream like a PATCH
 )
 def tus_create(ctx: RequestContext) -> Response:
     """Headers: Upload-Length, Upload-Metadata (filename, filetype, title…)."""
@@ -343,7 +345,8 @@ def tus_create(ctx: RequestContext) -> Response:
         length = _int_header(ctx, "Upload-Length")
         meta = parse_metadata(ctx.request.headers.get("Upload-Metadata"))
         upload = ctx.services.call("media", "upload_create", length, meta)
-        location = f"{ctx.request.host_url.rstrip('/')}/api/media/uploads/{upload['id']}"
+        # from LOA_PUBLIC_URL, never from the request's Host header (which a client forges)
+        location = f"{ctx.settings.public_url.rstrip('/')}/api/media/uploads/{upload['id']}"
         headers = {"Location": location, **_offset_headers(upload)}
         has_body = (ctx.request.content_length or 0) > 0
         if has_body and (ctx.request.mimetype or "") == OCTETS:
@@ -454,6 +457,7 @@ def form_upload(ctx: RequestContext) -> Any:
         )
     if req.mimetype != "multipart/form-data":
         raise UnsupportedContentType("send multipart/form-data with a 'file' field", "file")
+    ctx.limit_body(int(config["max_form_size"]) + 64 * 1024)  # a chunked form too
     file = req.files.get("file")
     if file is None:
         raise BadRequest("Thiếu tệp / the 'file' field is missing", "file")
@@ -517,7 +521,7 @@ def list_assets(ctx: RequestContext) -> Any:
 )
 def get_asset(ctx: RequestContext, asset_id: str) -> Any:
     detail = ctx.services.call("media", "get_asset", asset_id)
-    base = f"{ctx.request.host_url.rstrip('/')}/api/media/assets/{asset_id}/files"
+    base = f"{ctx.settings.public_url.rstrip('/')}/api/media/assets/{asset_id}/files"
     for r in detail["renditions"]:
         relative = r["key"].split("/", 4)[-1]  # after assets/<id>/<profile>/<generation>/
         r["play_url"] = f"{base}/{r['profile']}/{relative}"
@@ -613,6 +617,7 @@ SUBTITLE_TYPES = ("text/vtt", "application/x-subrip", "text/srt", "text/plain", 
     query={"lang": "language code (default vi)"},
     responses={200: "Stored", 413: "Too large", 422: "Not a subtitle file"},
     roles=MEDIA_WRITE,
+    max_body=2 * 1024 * 1024,
 )
 def put_subtitles(ctx: RequestContext, asset_id: str) -> Any:
     """The body is the file itself (UTF-8, UTF-16 with BOM or Windows-1258). Web carries it as a
@@ -648,6 +653,7 @@ def delete_subtitles(ctx: RequestContext, asset_id: str) -> Any:
     request_content_type="image/png",
     responses={200: "Stored", 413: "Too large", 422: "Not a usable image or a bad name"},
     roles=MEDIA_WRITE,
+    max_body=2 * 1024 * 1024,
 )
 def put_logo(ctx: RequestContext, name: str) -> Any:
     data = ctx.file_body(2 * 1024 * 1024, "logo images")
