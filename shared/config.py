@@ -184,7 +184,10 @@ class Settings(BaseSettings):
     )
     feedback_smtp_host: str = Field("127.0.0.1", description="Address the SMTP intake listens on")
     feedback_smtp_relay_url: str | None = Field(
-        None, description="smtp://[user:pass@]host:port (or smtps://) sending e-mail replies"
+        None,
+        description="SMTP relay of e-mail replies: smtp://[user:pass@]host:port (STARTTLS "
+        "required) or smtps://, certificate verified (LOA_TLS_CA_FILE); smtp+plain://host:port "
+        "only for a relay on this host without a login",
     )
     feedback_recording_origins: str = Field(
         "",

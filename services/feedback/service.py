@@ -75,7 +75,9 @@ class DeskProvider(DependencyProvider):
         s = self.settings
         out: dict[str, ReplySender] = {}
         if s.feedback_smtp_relay_url:
-            out["email"] = EmailSender(s.feedback_smtp_relay_url, s.feedback_mailbox)
+            out["email"] = EmailSender(
+                s.feedback_smtp_relay_url, s.feedback_mailbox, ca_file=s.tls_ca_file
+            )
         if s.feedback_facebook_page_token:
             out["facebook"] = FacebookSender(
                 s.feedback_facebook_api_url, s.feedback_facebook_page_token

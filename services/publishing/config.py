@@ -6,6 +6,8 @@ token. A channel whose credentials are missing cannot be scheduled, and says so.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,8 +17,13 @@ class ChannelSettings(BaseSettings):
 
     press_target: str | None = Field(
         None,
-        description="Newspaper drop: ftp://user:pass@host:port/dir or "
-        "s3://access:secret@host:port/bucket/prefix",
+        description="Newspaper drop: ftpes://user:pass@host:port/dir (FTP over explicit TLS, "
+        "certificate verified) or s3s://access:secret@host:port/bucket/prefix",
+    )
+    allow_plain_ftp: bool = Field(
+        False,
+        description="Accept ftp:// drops, whose password and files travel in clear (only on a "
+        "network where nobody can listen)",
     )
     tv_target: str | None = Field(None, description="TV watch folder, same forms as press_target")
     facebook_graph_url: str = Field("https://graph.facebook.com/v21.0")
@@ -33,7 +40,11 @@ class ChannelSettings(BaseSettings):
     smtp_port: int = 25
     smtp_user: str | None = None
     smtp_password: str | None = None
-    smtp_starttls: bool = False
+    smtp_tls: Literal["starttls", "smtps", "none"] = Field(
+        "starttls",
+        description="TLS to the e-bulletin's SMTP server, certificate verified (LOA_TLS_CA_FILE): "
+        "starttls (required, not 'if offered'), smtps (implicit), or none (only without a login)",
+    )
     smtp_from: str = "Ban tin Hanh chinh cong <bantin@loa.example>"
     portal_url: str | None = Field(None, description="Public base URL of item pages")
     attention_after: int = Field(3, ge=1, description="Permanent failures before 'needs attention'")

@@ -76,8 +76,9 @@ class Scheduling(DependencyProvider):
         db = database_for(settings, "publishing", metadata)
         portal_url = self.cfg.portal_url or f"{settings.public_url.rstrip('/')}/portal"
         self.transmitters = Transmitters(
-            self.cfg, db, make_object_store(settings), settings.public_url
-        )
+            self.cfg, db, make_object_store(settings), settings.public_url,
+            ca_file=settings.tls_ca_file,
+        )  # fmt: skip
         self.dispatcher = Dispatcher(
             db,
             self.transmitters,

@@ -17,8 +17,12 @@ from shared.logging import register_secrets, secrets_of
 class Transmitters:
     """Lazily built, one per channel per process (they keep HTTP sessions)."""
 
-    def __init__(self, cfg: ChannelSettings, db: Database, store: Any, public_url: str) -> None:
+    def __init__(
+        self, cfg: ChannelSettings, db: Database, store: Any, public_url: str,
+        ca_file: str | None = None,
+    ) -> None:  # fmt: skip
         self.cfg, self.db, self.store, self.public_url = cfg, db, store, public_url.rstrip("/")
+        self.ca_file = ca_file  # LOA_TLS_CA_FILE: the CA of SMTP relays and FTPS drops
         register_secrets(secrets_of(cfg))
         self._built: dict[str, Transmitter] = {}
         self._lock = threading.Lock()
@@ -37,7 +41,10 @@ class Transmitters:
             from services.publishing.transmitters.filedrop import FileDropTransmitter
 
             target = cfg.press_target if channel == "press" else cfg.tv_target
-            return FileDropTransmitter(channel, target or "", self.store, cfg.http_timeout_s)
+            return FileDropTransmitter(
+                channel, target or "", self.store, cfg.http_timeout_s, ca_file=self.ca_file,
+                allow_plain_ftp=cfg.allow_plain_ftp,
+            )  # fmt: skip
         if channel == "facebook":
             from services.publishing.transmitters.facebook import FacebookTransmitter
 
@@ -69,7 +76,7 @@ class Transmitters:
             return SmtpTransmitter(
                 cfg.smtp_host or "", cfg.smtp_port, cfg.smtp_from, DbMailingList(self.db),
                 f"{self.public_url}/api/publishing/unsubscribe", cfg.smtp_user,
-                cfg.smtp_password, cfg.smtp_starttls, cfg.http_timeout_s,
+                cfg.smtp_password, cfg.smtp_tls, cfg.http_timeout_s, self.ca_file,
             )  # fmt: skip
         raise InvalidInput(f"channel: unknown channel {channel}", "channel")
 

@@ -77,7 +77,8 @@ def fb_extra(relay: Relay) -> dict[str, Any]:
     return {
         "feedback_smtp_port": free_port(),
         "feedback_mailbox": MAILBOX,
-        "feedback_smtp_relay_url": f"smtp://127.0.0.1:{relay.port}",
+        # A relay on this host taking mail without a login (TLS relays: tests/security).
+        "feedback_smtp_relay_url": f"smtp+plain://127.0.0.1:{relay.port}",
     }
 
 

@@ -30,7 +30,9 @@ NAR = "{http://iptc.org/std/nar/2006-10-01/}"
 
 
 def dispatcher(db: Database, store: Any, **cfg: Any) -> Dispatcher:
-    settings = ChannelSettings(**cfg)
+    # The FTP and SMTP servers of these tests are plain; their TLS forms (and the refusal of
+    # plain ones by default) are in tests/security/test_outbound_tls.py.
+    settings = ChannelSettings(**{"allow_plain_ftp": True, "smtp_tls": "none", **cfg})
     return Dispatcher(
         db, Transmitters(settings, db, store, "http://loa.test"),
         DispatchConfig(portal_url="http://loa.test/portal", lease_s=30),

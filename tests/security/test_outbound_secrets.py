@@ -132,7 +132,7 @@ def test_publishing_failures_store_and_log_no_secret(
         zalo_api_url=f"{echo.url}/zalo", zalo_access_token=SECRET + "-za",
         zalo_cover_url="https://loa.test/cover.jpg",
         youtube_api_url=f"{echo.url}/yt", youtube_access_token=SECRET + "-yt",
-        press_target=f"ftp://press:{SECRET}-ftp@127.0.0.1:{closed}/in",
+        press_target=f"ftpes://press:{SECRET}-ftp@127.0.0.1:{closed}/in",
         tv_target=f"s3://tv:{SECRET}-s3@127.0.0.1:{closed}/bucket/in",
         smtp_host="127.0.0.1", smtp_port=closed, smtp_user="bulletin",
         smtp_password=SECRET + "-smtp", http_timeout_s=5,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
@@ -16,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from aiosmtpd.controller import Controller
 
 from services.feedback.adapters.replies import ReplyFailed
+from shared.smtp import InsecureSmtp, secure_smtp, untrusted
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
@@ -73,19 +75,27 @@ class SmtpIntake:
 
 
 class EmailSender:
-    """Replies by e-mail through an SMTP relay given as smtp://[user:pass@]host:port."""
+    """Replies by e-mail through an SMTP relay: smtp://[user:pass@]host:port (STARTTLS required),
+    smtps://… (implicit TLS), both with the certificate verified (ca_file: LOA_TLS_CA_FILE), or
+    smtp+plain://host:port for a relay on this host that takes mail without a login."""
 
-    def __init__(self, relay_url: str, mailbox: str, timeout: float = 20.0) -> None:
+    def __init__(
+        self, relay_url: str, mailbox: str, timeout: float = 20.0, ca_file: str | None = None
+    ) -> None:
         parts = urlsplit(relay_url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        if parts.scheme not in ("smtp", "smtps", "smtp+plain") or not parts.hostname:
             raise ValueError("the SMTP relay must look like smtp://host:port or smtps://host:port")
-        self.ssl = parts.scheme == "smtps"
+        self.tls = {"smtp": "starttls", "smtps": "smtps", "smtp+plain": "none"}[parts.scheme]
+        if self.tls == "none" and (parts.username or parts.password):
+            raise ValueError("smtp+plain:// never carries a login: the password would be in clear")
+        self.ssl = self.tls == "smtps"
         self.host = parts.hostname
         self.port = parts.port or (465 if self.ssl else 25)
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.mailbox = mailbox
         self.timeout = timeout
+        self.ca_file = ca_file
 
     def send(self, user_id: str, text: str) -> str:
         return self.send_reply(user_id, text, "", [])
@@ -108,13 +118,14 @@ class EmailSender:
             msg["References"] = " ".join(thread[-10:])
         msg.set_content(text)
         try:
-            smtp_cls = smtplib.SMTP_SSL if self.ssl else smtplib.SMTP
-            with smtp_cls(self.host, self.port, timeout=self.timeout) as smtp:
-                if not self.ssl and smtp.has_extn("starttls"):
-                    smtp.starttls()
+            with secure_smtp(self.host, self.port, self.tls, self.timeout, self.ca_file) as smtp:
                 if self.user:
                     smtp.login(self.user, self.password or "")
                 smtp.send_message(msg)
+        except InsecureSmtp as exc:
+            raise ReplyFailed(str(exc), retry=False) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ReplyFailed(untrusted(exc), retry=False) from None
         except smtplib.SMTPResponseException as exc:
             reason = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
             raise ReplyFailed(reason, retry=400 <= exc.smtp_code < 500) from None

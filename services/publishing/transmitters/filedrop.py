@@ -3,12 +3,17 @@
 Each file is written under a temporary name and renamed (FTP) or put atomically (S3), so a
 watcher never picks up half a file; names are stable, so a re-send replaces rather than adds.
 Binary files (images, clips) go first and the metadata last, for watchers that react to it.
+
+FTP goes over explicit TLS (ftpes://: AUTH TLS before the login, then a protected data channel),
+the server's certificate verified against the system's CAs or LOA_TLS_CA_FILE. Plain ftp:// sends
+the password in clear and is refused unless LOA_PUB_ALLOW_PLAIN_FTP says otherwise.
 """
 
 from __future__ import annotations
 
 import ftplib
 import io
+import ssl
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,22 +33,35 @@ def _ordered(files: list[RenderedFile]) -> list[RenderedFile]:
 
 
 class FileDropTransmitter(Transmitter):
-    """target: ftp://user:pass@host:port/dir or s3://key:secret@host:port/bucket/prefix."""
+    """target: ftpes://user:pass@host:port/dir or s3s://key:secret@host:port/bucket/prefix
+    (ftp:// only with allow_plain_ftp; s3:// signs its requests, the secret is not sent)."""
 
-    def __init__(self, channel: str, target: str, store: Any, timeout: float = 30.0) -> None:
+    def __init__(
+        self, channel: str, target: str, store: Any, timeout: float = 30.0,
+        ca_file: str | None = None, allow_plain_ftp: bool = False,
+    ) -> None:  # fmt: skip
         self.channel = channel
         self.store = store
         self.timeout = timeout
+        self.ca_file = ca_file
         url = urlsplit(target)
         self.scheme = url.scheme
-        if self.scheme not in ("ftp", "s3", "s3s"):
-            raise ValueError(f"LOA_PUB_{channel.upper()}_TARGET must be ftp://, s3:// or s3s://")
+        if self.scheme not in ("ftpes", "ftp", "s3", "s3s"):
+            raise ValueError(
+                f"LOA_PUB_{channel.upper()}_TARGET must be ftpes://, s3s:// or s3://"
+            )
+        if self.scheme == "ftp" and not allow_plain_ftp:
+            raise ValueError(
+                f"LOA_PUB_{channel.upper()}_TARGET: ftp:// sends the password in clear; use "
+                "ftpes:// (FTP over TLS), or set LOA_PUB_ALLOW_PLAIN_FTP=true on a network "
+                "where nobody can listen"
+            )
         self.host = url.hostname or "localhost"
         self.port = url.port
         self.user = unquote(url.username or "anonymous")
         self.password = unquote(url.password or "")
         path = url.path.strip("/")
-        if self.scheme == "ftp":
+        if self.scheme in ("ftp", "ftpes"):
             self.folder = path
         else:
             bucket, _, prefix = path.partition("/")
@@ -63,23 +81,33 @@ class FileDropTransmitter(Transmitter):
 
     def send(self, job: Job) -> SendResult:
         files = _ordered(job.files)
-        if self.scheme == "ftp":
+        if self.scheme in ("ftp", "ftpes"):
             return self._ftp(lambda ftp: self._ftp_send(ftp, files), files)
         return self._s3_send(files)
 
     def find(self, job: Job) -> SendResult | None:
         files = _ordered(job.files)
-        if self.scheme == "ftp":
+        if self.scheme in ("ftp", "ftpes"):
             return self._ftp(lambda ftp: self._ftp_find(ftp, files), files)
         return self._s3_find(files)
 
     # --- FTP ------------------------------------------------------------------------------
     def _ftp(self, action: Any, files: list[RenderedFile]) -> Any:
         try:
-            ftp = ftplib.FTP(timeout=self.timeout)
+            ftp: ftplib.FTP
+            if self.scheme == "ftpes":
+                context = ssl.create_default_context(cafile=self.ca_file)
+                ftp = ftplib.FTP_TLS(context=context, timeout=self.timeout)
+            else:
+                ftp = ftplib.FTP(timeout=self.timeout)
             ftp.connect(self.host, self.port or 21)
             try:
-                ftp.login(self.user, self.password)
+                if isinstance(ftp, ftplib.FTP_TLS):
+                    ftp.auth()  # TLS, certificate verified, before the password is sent
+                    ftp.login(self.user, self.password)
+                    ftp.prot_p()  # files over TLS too
+                else:
+                    ftp.login(self.user, self.password)
                 ftp.voidcmd("TYPE I")
                 if self.folder:
                     self._cwd(ftp, self.folder)
@@ -89,6 +117,12 @@ class FileDropTransmitter(Transmitter):
                     ftp.quit()
                 except (OSError, ftplib.Error):
                     ftp.close()
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentError(
+                "Không xác minh được chứng chỉ máy chủ FTPS / the FTPS server's certificate cannot "
+                f"be verified ({exc.verify_message or exc}); nothing was sent. If it is signed by "
+                "an internal CA, set LOA_TLS_CA_FILE to that CA's certificate"
+            ) from exc
         except ftplib.error_perm as exc:
             raise PermanentError(f"FTP server refused: {exc}") from exc
         except (ftplib.error_temp, ftplib.error_reply, ftplib.error_proto) as exc:

@@ -3,11 +3,16 @@
 Who already received a delivery is recorded per recipient, so a send interrupted halfway resumes
 with the rest instead of mailing everyone again. Each message carries RFC 8058 one-click
 unsubscribe headers besides the link in the body.
+
+Credentials and mail never travel in clear: STARTTLS (required, not "if offered") or implicit TLS
+(smtps), the server's certificate verified against the system's CAs or LOA_TLS_CA_FILE, before
+any login. Plain SMTP ("none") is only for a relay that takes mail without a login.
 """
 
 from __future__ import annotations
 
 import smtplib
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
@@ -21,6 +26,7 @@ from services.publishing.transmitters.base import (
     TransientError,
     Transmitter,
 )
+from shared.smtp import InsecureSmtp, secure_smtp, untrusted
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,17 @@ class SmtpTransmitter(Transmitter):
         unsubscribe_url: str,
         user: str | None = None,
         password: str | None = None,
-        starttls: bool = False,
+        tls: str = "starttls",
         timeout: float = 30.0,
+        ca_file: str | None = None,
     ) -> None:
+        if tls not in ("starttls", "smtps", "none"):
+            raise ValueError("LOA_PUB_SMTP_TLS must be starttls, smtps or none")
         self.host, self.port, self.sender = host, port, sender
         self.mailing_list = mailing_list
         self.unsubscribe_url = unsubscribe_url.rstrip("/")
-        self.user, self.password, self.starttls, self.timeout = user, password, starttls, timeout
+        self.user, self.password, self.tls, self.timeout = user, password, tls, timeout
+        self.ca_file = ca_file
 
     def _message(self, job: Job, r: Recipient) -> EmailMessage:
         link = f"{self.unsubscribe_url}/{r.token}"
@@ -81,12 +91,16 @@ class SmtpTransmitter(Transmitter):
         return msg
 
     def send(self, job: Job) -> SendResult:
+        if self.user and self.tls == "none":
+            raise PermanentError(
+                "Không gửi mật khẩu SMTP không mã hoá / the SMTP password is never sent in "
+                "clear: set LOA_PUB_SMTP_TLS=starttls or smtps"
+            )
         pending = self.mailing_list.pending(job)
         if pending:
+            where = (self.host, self.port, self.tls, self.timeout, self.ca_file)
             try:
-                with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                    if self.starttls:
-                        smtp.starttls()
+                with secure_smtp(*where) as smtp:
                     if self.user:
                         smtp.login(self.user, self.password or "")
                     for r in pending:
@@ -96,6 +110,10 @@ class SmtpTransmitter(Transmitter):
                         except smtplib.SMTPRecipientsRefused:
                             continue  # a bad address must not block the others
                         self.mailing_list.mark_sent(job, r, str(msg["Message-ID"]))
+            except InsecureSmtp as exc:
+                raise PermanentError(str(exc)) from exc
+            except ssl.SSLCertVerificationError as exc:
+                raise PermanentError(untrusted(exc)) from exc
             except smtplib.SMTPAuthenticationError as exc:
                 raise PermanentError(
                     f"SMTP đăng nhập thất bại / SMTP login refused: {exc.smtp_code} "
