@@ -62,7 +62,10 @@ tickets = Table(
     "tickets",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("code", String(16), nullable=False, unique=True),
+    # The secret tracking code (only whoever filed the ticket gets it) and the public reference
+    # (Open311's service_request_id, links, events): see domain/codes.py.
+    Column("code", String(24), nullable=False, unique=True),
+    Column("public_id", String(24), nullable=False, unique=True),
     Column("channel", String(20), nullable=False),
     Column("external_ref", String(200), nullable=True, unique=True),
     Column("category", String(64), ForeignKey("categories.code"), nullable=False),
@@ -199,6 +202,13 @@ data_requests = Table(
     Column("ticket_id", String(64), nullable=True),
     Column("handled_by", String(100), nullable=True),
     Column("tickets_affected", Integer, nullable=True),
+    # What the proof covers: "tickets" = the tickets whose secret codes were presented (ticket_ids);
+    # "phone" = every ticket of the phone/chat user, only once staff recorded an identity check.
+    Column("scope", String(10), nullable=False, server_default="tickets"),
+    Column("ticket_ids", JSON, nullable=True),
+    Column("identity_checked_by", String(100), nullable=True),
+    Column("identity_checked_at", DateTime(timezone=True), nullable=True),
+    Column("identity_note", Text, nullable=True),
 )
 
 # Message-IDs of the feedback mailbox's threads, both ways: a reply's In-Reply-To or References

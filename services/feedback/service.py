@@ -312,7 +312,7 @@ class FeedbackService:
     @rpc
     def call(self, call_id: str, actor: dict[str, Any]) -> dict[str, Any]:
         who = Actor.of(actor)
-        self.desk._require(who, "operator", "supervisor", "admin")
+        self.desk._require(who, "operator", "admin")
         with self.db.session() as session:
             return channels.call_view(self.desk, session, call_id)
 
@@ -362,7 +362,7 @@ class FeedbackService:
             "close": lambda s, t: desk.close(s, t, who, data.get("note", "")),
             "merge": lambda s, t: desk.merge(s, t, data["into"], who),
             "unmerge": lambda s, t: desk.unmerge(s, t, who),
-            "duplicates": lambda s, t: desk.duplicates(s, t),
+            "duplicates": lambda s, t: desk.duplicates(s, t, who),
         }
         if action not in handlers:
             raise InvalidInput(
@@ -374,7 +374,7 @@ class FeedbackService:
             return handlers[action](session, ticket_id)
 
         try:
-            return self._tx(work, retries=0)
+            return desk.shown_to(who, self._tx(work, retries=0))
         except KeyError as exc:
             raise InvalidInput(
                 f"Thiếu {exc.args[0]} / {exc.args[0]} is required", str(exc.args[0])
@@ -402,7 +402,7 @@ class FeedbackService:
     def put_category(
         self, code: str, data: dict[str, Any], actor: dict[str, Any]
     ) -> dict[str, Any]:
-        self.desk._require(Actor.of(actor), "admin", "supervisor")
+        self.desk._require(Actor.of(actor), "admin")
         return self._tx(lambda s: catalog.put_category(s, code, **data), retries=0)
 
     @rpc
@@ -412,7 +412,7 @@ class FeedbackService:
 
     @rpc
     def put_unit(self, unit_id: str, data: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
-        self.desk._require(Actor.of(actor), "admin", "supervisor")
+        self.desk._require(Actor.of(actor), "admin")
         return self._tx(lambda s: catalog.put_unit(s, unit_id, **data), retries=0)
 
     @rpc
@@ -437,7 +437,7 @@ class FeedbackService:
 
     @rpc
     def add_rule(self, data: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
-        self.desk._require(Actor.of(actor), "admin", "supervisor")
+        self.desk._require(Actor.of(actor), "admin")
         rule_id = self._tx(lambda s: catalog.add_rule(s, **data), retries=0)
         return {"id": rule_id}
 
@@ -493,15 +493,18 @@ class FeedbackService:
     # --- citizens' data requests (Law 91/2025, Decree 356/2025) ------------------------------
     @rpc
     def data_request(self, data: dict[str, Any]) -> dict[str, Any]:
-        """A citizen asks to see or delete their data (code + the phone or e-mail given)."""
+        """A citizen asks to see or delete their data: the secret codes of their tickets + the
+        phone or e-mail given on them; scope "phone" asks for every ticket of that phone."""
+        codes = [str(data.get("code", ""))] + [str(c) for c in data.get("codes") or []]
         return self._tx(
             lambda s: privacy.file_request(
                 self.desk,
                 s,
                 str(data.get("kind", "")),
-                str(data.get("code", "")),
+                codes,
                 data.get("phone"),
                 data.get("email"),
+                scope=str(data.get("scope") or "tickets"),
             ),
             retries=0,
         )
@@ -515,9 +518,15 @@ class FeedbackService:
     def handle_data_request(
         self, request_id: str, action: str, data: dict[str, Any], actor: dict[str, Any]
     ) -> dict[str, Any]:
-        """acknowledge, export (access requests), erase (deletion requests), reject."""
+        """acknowledge, verify (record the identity check a wider request waits for), export
+        (access requests), erase (deletion requests), reject."""
         who = Actor.of(actor)
         desk = self.desk
+        if action == "verify":
+            note = str(data.get("note", ""))
+            return self._tx(
+                lambda s: privacy.verify_identity(desk, s, request_id, who, note), retries=0
+            )
         if action == "acknowledge":
             return self._tx(
                 lambda s: privacy.acknowledge(desk, s, request_id, who, str(data.get("note", ""))),
@@ -539,7 +548,8 @@ class FeedbackService:
                     log.warning("erased attachment object %s could not be deleted", key)
             return result
         raise InvalidInput(
-            f"unknown action '{action}' (known: acknowledge, export, erase, reject)", "action"
+            f"unknown action '{action}' (known: acknowledge, verify, export, erase, reject)",
+            "action",
         )
 
     @timer(interval=5)

@@ -17,7 +17,8 @@ from shared.errors import Conflict, InvalidInput
 
 def test_codes_are_readable_and_catch_typos() -> None:
     code = codes.new_code()
-    assert len(code) == 11 and code.count("-") == 2
+    assert len(code) == 19 and code.count("-") == 3
+    assert codes.normalize_code(codes.new_public_id()) is None  # a public id is never a code
     assert not set(code.replace("-", "")) & set("01OILSZB8UV5")
     assert codes.normalize_code(code.lower().replace("-", " ")) == code
     for _ in range(300):

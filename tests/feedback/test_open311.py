@@ -47,12 +47,10 @@ def test_post_then_get_by_id_token_and_filters(stack) -> None:
     rid, token = row["service_request_id"], row["token"]
     one = stack.get(f"{BASE}/requests/{rid}.json").json()[0]
     assert one["status"] == "open" and one["service_code"] == "kien_nghi"
-    assert one["description"] == "Đèn đường hỏng & <tối>" and one["lat"] == 10.98
+    # Public, but shown only once published (anonymized); the position rounded (2 decimals).
+    assert one["description"] is None and one["lat"] == 10.98 and one["long"] == 106.65
     assert "a@b.vn" not in str(one) and "Hà" not in str(one)
     assert one["requested_datetime"].endswith("Z")
-    xml = stack.get(f"{BASE}/requests/{rid}.xml")
-    root = ET.fromstring(xml.content)  # escaped text parses back to the original
-    assert root.findtext("request/description") == "Đèn đường hỏng & <tối>"
     assert stack.get(f"{BASE}/tokens/{token}.json").json() == [
         {"service_request_id": rid, "token": token}
     ]
@@ -68,6 +66,17 @@ def test_post_then_get_by_id_token_and_filters(stack) -> None:
     assert old.json() == []
     both = stack.get(f"{BASE}/requests.json", params={"service_request_id": f"{rid},{private}"})
     assert len(both.json()) == 2
+
+    # Staff answer and publish it: the published question is what Open311 shows.
+    for action, body in (("assign", {"unit_id": "ttphvhcc"}), ("answer", {"answer": "Đã sửa"})):
+        done = stack.post(f"/api/feedback/staff/tickets/{token}/{action}", role="admin", json=body)
+        assert done.status_code == 200, done.text
+    assert stack.post(f"/api/feedback/staff/tickets/{token}/publish", role="admin").ok
+    one = stack.get(f"{BASE}/requests/{rid}.json").json()[0]
+    assert one["description"] == "Đèn đường hỏng & <tối>" and one["status"] == "closed"
+    xml = stack.get(f"{BASE}/requests/{rid}.xml")
+    root = ET.fromstring(xml.content)  # escaped text parses back to the original
+    assert root.findtext("request/description") == "Đèn đường hỏng & <tối>"
 
 
 def test_errors_as_the_spec_says(stack) -> None:

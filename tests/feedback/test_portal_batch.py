@@ -76,9 +76,10 @@ def test_concurrent_submissions_are_batched_with_answers_per_item(stack, fb_sett
 
     engine = create_engine(fb_settings.database_url("feedback"))
     with engine.connect() as conn:
-        stored = {r[0] for r in conn.execute(text("SELECT code FROM tickets"))}
+        rows = conn.execute(text("SELECT code, public_id FROM tickets")).all()
     engine.dispose()
-    assert set(codes) | {resp[27].json()["code"]} == stored
+    assert set(codes) | {resp[27].json()["code"]} == {r[0] for r in rows}
+    stored = {r[1] for r in rows}  # events name tickets by their public id
 
     # Every stored ticket's events reach the bus (the batch's outbox rows, one relay batch).
     seen: set[str] = set()

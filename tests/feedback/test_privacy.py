@@ -82,8 +82,11 @@ def test_access_export_and_erasure_keep_statistics(stack, fb_settings) -> None:
     assert wrong.status_code == 404 and unknown.status_code == 404
     assert wrong.json()["detail"] == unknown.json()["detail"]
     assert post_request(stack, kind="sell", code=first, phone="0912345678").status_code == 422
+    # Every code presented must carry the contact given (the second ticket has no e-mail).
+    mixed = post_request(stack, kind="access", code=first, codes=[second], email="BINH@example.vn")
+    assert mixed.status_code == 404 and mixed.json()["detail"] == wrong.json()["detail"]
 
-    access = post_request(stack, kind="access", code=first, email="BINH@example.vn")
+    access = post_request(stack, kind="access", code=first, codes=[second], phone="+84912345678")
     assert access.status_code == 201, access.text
     assert access.json()["status"] == "received" and access.json()["ack_deadline_at"]
     listed = stack.get("/api/feedback/privacy/requests?open=1", role="admin").json()
@@ -96,14 +99,16 @@ def test_access_export_and_erasure_keep_statistics(stack, fb_settings) -> None:
     exported = admin(stack, f"/api/feedback/privacy/requests/{rid}/export")
     assert exported.status_code == 200, exported.text
     codes = {t["code"]: t for t in exported.json()["tickets"]}
-    assert set(codes) == {first, second}  # the same phone; not the other citizen's ticket
+    assert set(codes) == {first, second}  # the codes presented; not the other citizen's ticket
     assert codes[first]["contact"]["email"] == "binh@example.vn"
     assert codes[first]["attachments"][0]["filename"] == "giay-to.png"
     again = admin(stack, f"/api/feedback/privacy/requests/{rid}/export")
     assert again.status_code == 409
 
     report_before = stack.get(f"/api/feedback/reports/{month_now()}", role="admin").json()
-    delete = post_request(stack, kind="delete", code=second, phone="0912345678").json()
+    delete = post_request(
+        stack, kind="delete", code=second, codes=[first], phone="0912345678"
+    ).json()
     erase_on_access = admin(stack, f"/api/feedback/privacy/requests/{rid}/erase")
     assert erase_on_access.status_code == 409
     erased = admin(stack, f"/api/feedback/privacy/requests/{delete['request_id']}/erase")

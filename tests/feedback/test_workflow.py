@@ -35,6 +35,11 @@ def act(
     )
 
 
+def public_id(stack: Any, code: str) -> str:
+    """A ticket's public id (what officers, lists and events know it by) from its code."""
+    return str(stack.get(f"/api/feedback/staff/tickets/{code}", role=ADMIN).json()["public_id"])
+
+
 def test_routing_reassign_forward_and_permissions(stack) -> None:
     setup_units(stack)
     code = stack.submit(category="thu_tuc").json()["code"]
@@ -67,7 +72,11 @@ def test_routing_reassign_forward_and_permissions(stack) -> None:
     )
     assert resp.status_code == 200 and resp.json()["unit_id"] == "ubnd-tdm"
     mine = stack.get("/api/feedback/staff/tickets", role="officer", unit="ubnd-tdm").json()
-    assert {t["code"] for t in mine} == {code, other["code"]}
+    assert {t["public_id"] for t in mine} == {
+        public_id(stack, code),
+        public_id(stack, other["code"]),
+    }
+    assert all("code" not in t for t in mine)  # officers never hold the tracking codes
     # Officers do not reassign; operators do.
     assert act(stack, code, "assign", "officer", "ubnd-tdm", unit_id="so-tp").status_code == 403
     assert act(stack, code, "assign", unit_id="so-tp").json()["unit_id"] == "so-tp"
@@ -172,12 +181,12 @@ def test_duplicates_are_suggested_and_merge_can_be_undone(stack) -> None:
     ]
     stack.submit(description="Cấp giấy phép kinh doanh mất bao lâu")
     found = act(stack, a, "duplicates").json()
-    assert [d["code"] for d in found] == [c, b]
+    assert [d["public_id"] for d in found] == [public_id(stack, c), public_id(stack, b)]
     assert found[0]["same_caller"] and found[1]["similarity"] > 0.35
 
     merged = act(stack, b, "merge", into=a).json()
     assert merged["status"] == "merged"
-    assert stack.get(f"/api/feedback/track/{b}").json()["merged_into"] == a
+    assert stack.get(f"/api/feedback/track/{b}").json()["merged_into"] == public_id(stack, a)
     assert act(stack, b, "answer", answer="x").status_code == 409
     assert act(stack, a, "merge", into=a).status_code == 422
     assert act(stack, b, "unmerge").json()["status"] == "assigned"

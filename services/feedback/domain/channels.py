@@ -150,7 +150,7 @@ def ticket_from_call(
     is_public: bool = False,
 ) -> dict[str, Any]:
     """The operator turns the live call into a ticket; once per call, whatever is retried."""
-    desk._require(actor, "operator", "supervisor", "admin")
+    desk._require(actor, "operator", "admin")
     row = _call(session, call_id)
     contact = desk.vault.open(row.caller_enc)
     if name:

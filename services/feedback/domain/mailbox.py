@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from services.feedback.domain.attachments import ALLOWED_TYPES
 from services.feedback.domain.channels import first_delivery
-from services.feedback.domain.codes import normalize_code
+from services.feedback.domain.codes import CODE_PATTERN, normalize_code
 from services.feedback.domain.tickets import Desk, Intake
 from services.feedback.models import email_messages, tickets
 
-_CODE = re.compile(r"\b[0-9A-Z]{3}-?[0-9A-Z]{3}-?[0-9A-Z]{3}\b")
+_CODE = CODE_PATTERN
 _TAGS = re.compile(r"<[^>]+>")
 _MSGID = re.compile(r"<[^<>\s]+>")
 

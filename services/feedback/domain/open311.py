@@ -1,7 +1,11 @@
-"""Open311 GeoReport v2 views of tickets: what any Open311 client may read.
+"""Open311 GeoReport v2 views of tickets: what any Open311 client may read, without an account.
 
-Only public fields: the description and location of a ticket are shown only if the citizen chose
-to make it public; contact details never.
+- service_request_id is the ticket's public id, never its tracking code: the code is the secret
+  that tracking, rating, reopening and privacy requests need, given only to whoever filed.
+- The description is what publishing shows (the question as anonymized and published by staff,
+  with the citizen's consent), never the text as typed; until then, none.
+- The position of a public ticket is rounded to about a kilometre (2 decimals): the area of the
+  problem on a map, not the house of the person who reported it. Contact details never.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.feedback.domain.codes import normalize_code
 from services.feedback.domain.states import LABELS_VI, OPEN, Status
 from services.feedback.models import categories, tickets, units
 
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
+POSITION_DECIMALS = 2
 
 
 def services(session: Session) -> list[dict[str, Any]]:
@@ -45,16 +49,20 @@ def _iso(moment: datetime | None) -> str | None:
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _coarse(value: float | None, public: bool) -> float | None:
+    return round(value, POSITION_DECIMALS) if public and value is not None else None
+
+
 def view(row: Any, unit_names: dict[str, str], cat_names: dict[str, str]) -> dict[str, Any]:
     public = bool(row.is_public)
     status = Status(row.status)
     return {
-        "service_request_id": row.code,
+        "service_request_id": row.public_id,
         "status": "open" if status in OPEN else "closed",
         "status_notes": LABELS_VI[status],
         "service_name": cat_names.get(row.category, row.category),
         "service_code": row.category,
-        "description": row.description if public else None,
+        "description": row.published_question if public and row.published_version else None,
         "agency_responsible": unit_names.get(row.unit_id or "", None),
         "service_notice": None,
         "requested_datetime": _iso(row.created_at),
@@ -63,8 +71,8 @@ def view(row: Any, unit_names: dict[str, str], cat_names: dict[str, str]) -> dic
         "address": None,
         "address_id": None,
         "zipcode": None,
-        "lat": row.lat if public else None,
-        "long": row.long if public else None,
+        "lat": _coarse(row.lat, public),
+        "long": _coarse(row.long, public),
         "media_url": None,
     }
 
@@ -80,10 +88,23 @@ def requests(
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """GET requests: by ids (dates ignored), else the filters with the 90-day default window."""
-    q = select(tickets).order_by(tickets.c.created_at.desc()).limit(MAX_RESULTS)
+    columns = (  # never the tracking code, the description as typed or the contact
+        tickets.c.public_id,
+        tickets.c.status,
+        tickets.c.category,
+        tickets.c.unit_id,
+        tickets.c.is_public,
+        tickets.c.published_question,
+        tickets.c.published_version,
+        tickets.c.lat,
+        tickets.c.long,
+        tickets.c.created_at,
+        tickets.c.updated_at,
+        tickets.c.deadline_at,
+    )
+    q = select(*columns).order_by(tickets.c.created_at.desc()).limit(MAX_RESULTS)
     if ids:
-        codes = [c for c in (normalize_code(i) for i in ids) if c]
-        q = q.where(tickets.c.code.in_(codes))
+        q = q.where(tickets.c.public_id.in_([i.strip() for i in ids]))
     else:
         now = now or datetime.now(UTC)
         if start is None and end is None:
@@ -111,5 +132,5 @@ def requests(
 
 
 def token(session: Session, token_id: str) -> dict[str, Any] | None:
-    row = session.execute(select(tickets.c.code).where(tickets.c.id == token_id)).first()
-    return {"service_request_id": row.code, "token": token_id} if row else None
+    row = session.execute(select(tickets.c.public_id).where(tickets.c.id == token_id)).first()
+    return {"service_request_id": row.public_id, "token": token_id} if row else None

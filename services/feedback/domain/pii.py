@@ -21,7 +21,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from shared.errors import InvalidInput
 
 CONTACT_FIELDS = ("name", "phone", "email", "address", "channel_user")
-PII_ROLES = frozenset({"operator", "supervisor", "admin"})
+PII_ROLES = frozenset({"operator", "admin"})
+"""Roles that see a citizen's contact details unmasked: the intake desk (hotline operators) and
+admins. Officers of the handling unit see them masked; viewers see no ticket at all."""
 
 
 def normalize_phone(phone: str) -> str:

@@ -2,10 +2,13 @@
 protection, Decree 356/2025): recorded with their legal deadline (acknowledge within 2 working
 days), then handled by staff.
 
-- The citizen proves the data is theirs with a tracking code and the phone number or e-mail given
-  on that ticket. A wrong pair is refused with the same answer as an unknown code, so the form
-  cannot be used to learn who wrote what.
-- The subject's data: that ticket, and every ticket with the same phone (or chat user) hash.
+- The citizen proves the data is theirs with the secret tracking codes of their tickets (never
+  shown anywhere public) and the phone number or e-mail given on them. A wrong pair is refused
+  with the same answer as an unknown code, so the form cannot be used to learn who wrote what.
+- A request covers what its proof covers: the tickets whose codes were presented. A portal phone
+  number is never verified (anyone can file a ticket with someone else's), so a request for every
+  ticket of a phone (scope "phone") is handled only once staff (operator or admin) have recorded
+  an identity check: who, when, how.
 - Access: staff export the data (decrypted) to answer the citizen; the export is not stored.
 - Deletion: contact data, look-up hashes, attachments and the call's number are erased; free text
   (description, messages, answer, rating comment) is anonymized. Category, unit, dates, status,
@@ -40,7 +43,12 @@ from shared.ids import new_id
 
 ACK_WORKING_DAYS = 2
 KINDS = ("access", "delete")
-HANDLER_ROLES = ("supervisor", "admin")
+SCOPES = ("tickets", "phone")
+HANDLER_ROLES = ("admin",)
+"""Who acknowledges, exports, erases and rejects."""
+VERIFY_ROLES = ("operator", "admin")
+"""Who records an identity check (the hotline desk or the counter) and so sees the requests."""
+MAX_CODES = 20
 ERASED = "[đã xoá theo yêu cầu / erased on request]"
 
 
@@ -58,13 +66,20 @@ def file_request(
     desk: Desk,
     session: Session,
     kind: str,
-    code: str,
+    codes: list[str] | str,
     phone: str | None = None,
     email: str | None = None,
+    scope: str = "tickets",
 ) -> dict[str, Any]:
-    """Record a citizen's request; returns its id and the acknowledgement deadline."""
+    """Record a citizen's request for the tickets whose codes they give (each with that phone
+    or e-mail); returns its id and the acknowledgement deadline."""
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", "kind")
+    if scope not in SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", "scope")
+    codes = [codes] if isinstance(codes, str) else list(dict.fromkeys(c for c in codes if c))
+    if not codes or len(codes) > MAX_CODES:
+        raise InvalidInput(f"give 1 to {MAX_CODES} tracking codes", "code")
     if not (phone or email):
         raise InvalidInput(
             "Cần số điện thoại hoặc email đã ghi trong phản ánh / give the phone or e-mail "
@@ -74,13 +89,16 @@ def file_request(
     refused = NotFound(
         "Mã tra cứu và thông tin liên hệ không khớp / the code and contact do not match", "code"
     )
-    try:
-        ticket = desk._by_code(session, code)
-    except NotFound:
-        raise refused from None
-    contact = desk.vault.open(ticket["contact_enc"])
-    if not _matches(contact, phone, email):
-        raise refused
+    proven: list[dict[str, Any]] = []
+    for code in codes:
+        try:
+            ticket = desk._by_code(session, code)
+        except NotFound:
+            raise refused from None
+        if not _matches(desk.vault.open(ticket["contact_enc"]), phone, email):
+            raise refused
+        proven.append(ticket)
+    ticket = proven[0]
     now = desk.now()
     subject = ticket["caller_hash"] or desk.vault.lookup_hash("ticket", ticket["id"]) or ""
     row = dict(
@@ -92,12 +110,17 @@ def file_request(
         ack_deadline_at=workdays.deadline_after(now, ACK_WORKING_DAYS),
         status="received",
         ticket_id=ticket["id"],
+        scope=scope,
+        ticket_ids=[t["id"] for t in proven],
     )
     session.execute(insert(data_requests).values(**row))
     return {
         "request_id": row["id"],
         "kind": kind,
         "status": "received",
+        "scope": scope,
+        "tickets": len(proven),
+        "identity_check_needed": scope == "phone",
         "received_at": now,
         "ack_deadline_at": row["ack_deadline_at"],
     }
@@ -112,7 +135,7 @@ def _view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 def list_requests(
     desk: Desk, session: Session, actor: Actor, open_only: bool = False
 ) -> list[dict[str, Any]]:
-    desk._require(actor, *HANDLER_ROLES)
+    desk._require(actor, *VERIFY_ROLES)
     q = select(data_requests).order_by(data_requests.c.received_at)
     if open_only:
         q = q.where(data_requests.c.status.in_(("received", "acknowledged")))
@@ -128,8 +151,9 @@ def _request(session: Session, request_id: str) -> dict[str, Any]:
 
 
 def _subject_tickets(session: Session, req: dict[str, Any]) -> list[dict[str, Any]]:
-    cond = [tickets.c.id == req["ticket_id"]]
-    if req["subject_hash"]:
+    """The tickets the request's proof covers; all of the phone's once identity was checked."""
+    cond = [tickets.c.id.in_(req["ticket_ids"] or [req["ticket_id"]])]
+    if req["scope"] == "phone" and req["identity_checked_at"] and req["subject_hash"]:
         cond.append(tickets.c.caller_hash == req["subject_hash"])
     rows = session.execute(select(tickets).where(or_(*cond)).order_by(tickets.c.created_at))
     return [dict(r._mapping) for r in rows]
@@ -157,7 +181,40 @@ def _open_for_handling(desk: Desk, session: Session, request_id: str, kind: str)
         raise Conflict(f"this is a {req['kind']} request", "kind")
     if req["status"] in ("completed", "rejected"):
         raise Conflict(f"the request is already {req['status']}", "status")
+    if req["scope"] == "phone" and req["identity_checked_at"] is None:
+        raise Conflict(
+            "Yêu cầu cho mọi phản ánh của số điện thoại cần xác minh danh tính trước / a request "
+            "for every ticket of a phone waits for staff to record an identity check (verify)",
+            "identity_checked_at",
+        )
     return req
+
+
+def verify_identity(
+    desk: Desk, session: Session, request_id: str, actor: Actor, note: str
+) -> dict[str, Any]:
+    """Staff record that they checked the requester's identity (ID card at the counter, a call
+    back to the number): who, when and how. Only then does a "phone" request cover every ticket
+    of that phone."""
+    desk._require(actor, *VERIFY_ROLES)
+    req = _request(session, request_id)
+    if req["status"] in ("completed", "rejected"):
+        raise Conflict(f"the request is already {req['status']}", "status")
+    if not note.strip():
+        raise InvalidInput(
+            "Ghi rõ cách xác minh / say how the identity was checked", "note"
+        )
+    now = desk.now()
+    session.execute(
+        update(data_requests)
+        .where(data_requests.c.id == request_id)
+        .values(
+            identity_checked_by=actor.id[:100],
+            identity_checked_at=now,
+            identity_note=note[:2000],
+        )
+    )
+    return _view(_request(session, request_id), now)
 
 
 def _finish(

@@ -16,8 +16,9 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.feedback.domain import catalog, workdays
-from services.feedback.domain.codes import new_code, normalize_code
-from services.feedback.domain.pii import Vault, contact_for
+from services.feedback.domain.codes import new_code, new_public_id, normalize_code
+from services.feedback.domain.pii import PII_ROLES, Vault, contact_for
+from services.feedback.domain.redaction import redact_text
 from services.feedback.domain.states import CLOCK_RUNNING, LABELS_VI, OPEN, Status
 from services.feedback.domain.states import check_transition as _check
 from services.feedback.domain.text import clean, similarity
@@ -31,11 +32,36 @@ from services.feedback.models import (
 )
 from shared.errors import Conflict, Forbidden, InvalidInput, LoaError, NotFound
 from shared.ids import new_id
-from shared.logging import redact
 
 CHANNELS = ("portal", "app", "hotline", "zalo", "facebook", "email", "open311")
 REPLY_CHANNELS = ("zalo", "facebook", "email")
-STAFF_ROLES = ("operator", "officer", "supervisor", "admin", "viewer")
+STAFF_ROLES = ("operator", "officer", "admin", "viewer")
+"""The gateway's roles that reach the desk (editor and publisher never do)."""
+CONTENT_ROLES = ("operator", "officer", "admin")
+"""Roles that read tickets' content: viewers see reports (aggregates) only."""
+LIST_FIELDS = (
+    "id",
+    "public_id",
+    "channel",
+    "category",
+    "unit_id",
+    "status",
+    "merged_into",
+    "title",
+    "is_public",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "forward_deadline_at",
+    "deadline_at",
+    "answered_at",
+    "answered_on_time",
+    "closed_at",
+    "published_version",
+    "rating",
+    "overdue_at",
+)
+"""What a list shows of each ticket: no description, no thread, the title redacted."""
 DUPLICATE_WINDOW = timedelta(days=7)
 _RATING_REPLY = re.compile(r"[1-5]")
 
@@ -196,6 +222,7 @@ class Desk:
         row = dict(
             id=ticket_id,
             code=new_code(),
+            public_id=new_public_id(),
             channel=intake.channel,
             external_ref=intake.external_ref,
             category=category["code"],
@@ -279,13 +306,14 @@ class Desk:
         """What anyone holding the code may see: status and the public answer, nothing personal."""
         row = self._by_code(session, code)
         if row["status"] == Status.MERGED and row["merged_into"]:
-            target = self._get(session, row["merged_into"])
-            merged_into = target["code"]
+            # The other ticket's public id: its secret code belongs to whoever filed it.
+            merged_into = self._get(session, row["merged_into"])["public_id"]
         else:
             merged_into = None
         answer = row["published_answer"] or (row["answer"] if row["is_public"] else None)
         return {
             "code": row["code"],
+            "public_id": row["public_id"],
             "status": row["status"],
             "status_label": LABELS_VI[Status(row["status"])],
             "category": row["category"],
@@ -299,9 +327,11 @@ class Desk:
         }
 
     def staff_view(self, session: Session, ticket_id_or_code: str, actor: Actor) -> dict[str, Any]:
+        """The whole ticket, for its handlers only (operators, admins, the officers of its
+        unit): the gateway writes each of these reads to the audit log."""
         row = self._find(session, ticket_id_or_code)
         self._may_read(actor, row)
-        view = self._public_fields(row)
+        view = self.shown_to(actor, self._public_fields(row))
         view["contact"] = contact_for(actor.role, self.vault.open(row["contact_enc"]))
         view["history"] = [
             {k: v for k, v in dict(h._mapping).items() if k not in ("id", "ticket_id")}
@@ -333,6 +363,8 @@ class Desk:
         codes: list[str] | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
+        """Tickets as a list (LIST_FIELDS): officers get their unit's only, viewers none."""
+        self._require(actor, *CONTENT_ROLES)
         q = select(tickets).order_by(tickets.c.created_at.desc()).limit(min(max(limit, 1), 1000))
         if actor.role == "officer":
             unit_id = actor.unit_id
@@ -350,8 +382,30 @@ class Desk:
             q = q.where(tickets.c.created_at <= until)
         if codes:
             normalized = [c for c in (normalize_code(x) for x in codes) if c]
-            q = q.where(tickets.c.code.in_(normalized))
-        return [self._public_fields(dict(r._mapping)) for r in session.execute(q)]
+            q = q.where(or_(tickets.c.code.in_(normalized), tickets.c.public_id.in_(codes)))
+        return [self.list_item(actor, dict(r._mapping)) for r in session.execute(q)]
+
+    @staticmethod
+    def list_item(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
+        """One line of a list: no free text but a redacted title; the code for the desk only."""
+        item = {k: row.get(k) for k in LIST_FIELDS}
+        item["title"] = redact_text(row.get("title") or "")
+        if actor.role in PII_ROLES:
+            item["code"] = row["code"]
+        return item
+
+    @staticmethod
+    def shown_to(actor: Actor, data: Any) -> Any:
+        """What an action returns to staff: the secret tracking code only to the intake desk
+        (operators, admins), who read it to a caller; an officer holding it could rate their
+        own answers."""
+        if actor.role in PII_ROLES:
+            return data
+        if isinstance(data, list):
+            return [Desk.shown_to(actor, d) for d in data]
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k != "code"}
+        return data
 
     def earlier_tickets(self, session: Session, caller_hash: str | None) -> list[dict[str, Any]]:
         """A caller's earlier tickets (the operator sees them while the call is live)."""
@@ -370,7 +424,7 @@ class Desk:
         self, session: Session, ticket_id: str, unit_id: str, actor: Actor, note: str = ""
     ) -> dict[str, Any]:
         """An operator (re)assigns a ticket to a unit."""
-        self._require(actor, "operator", "supervisor", "admin")
+        self._require(actor, "operator", "admin")
         row = self._get(session, ticket_id)
         _check(row["status"], Status.ASSIGNED)
         self._assign(session, ticket_id, unit_id, actor, clean(note, "note", 2000), "assigned")
@@ -459,7 +513,7 @@ class Desk:
         answer: str | None = None,
     ) -> dict[str, Any]:
         """Publish an anonymized question and answer to the portal (citizen's consent needed)."""
-        self._require(actor, "supervisor", "admin", "officer")
+        self._require(actor, "admin", "officer")
         row = self._get(session, ticket_id)
         self._may_handle(actor, row)
         if not row["is_public"]:
@@ -484,7 +538,7 @@ class Desk:
             "feedback.answer_published",
             {
                 "ticket_id": ticket_id,
-                "code": row["code"],
+                "code": row["public_id"],  # events never carry the secret code
                 "category": row["category"],
                 "unit_id": row["unit_id"],
                 "question": q,
@@ -568,7 +622,7 @@ class Desk:
             "feedback.ticket_rated",
             {
                 "ticket_id": row["id"],
-                "code": row["code"],
+                "code": row["public_id"],
                 "unit_id": row["unit_id"],
                 "score": int(score),
             },
@@ -576,18 +630,20 @@ class Desk:
         return self._row(session, row["id"])
 
     def merge(self, session: Session, ticket_id: str, into_id: str, actor: Actor) -> dict[str, Any]:
-        """Mark a duplicate; its status is remembered so unmerge can restore it."""
-        self._require(actor, "operator", "supervisor", "admin", "officer")
+        """Mark a duplicate; its status is remembered so unmerge can restore it. An officer
+        merges only within their unit (the target too: merging shows it the other ticket)."""
+        self._require(actor, "operator", "admin", "officer")
         row = self._get(session, ticket_id)
         target = self._find(session, into_id)
         self._may_handle(actor, row)
+        self._may_handle(actor, target)
         if target["id"] == row["id"] or target["status"] == Status.MERGED:
             raise InvalidInput(
                 "Không gộp được vào chính nó hoặc vào phản ánh đã gộp / cannot merge into itself "
                 "or into a merged ticket",
                 "into",
             )
-        self._move(session, row, Status.MERGED, actor, "merged", target["code"], emit=False)
+        self._move(session, row, Status.MERGED, actor, "merged", target["public_id"], emit=False)
         session.execute(
             update(tickets)
             .where(tickets.c.id == ticket_id)
@@ -597,8 +653,9 @@ class Desk:
         return self._row(session, ticket_id)
 
     def unmerge(self, session: Session, ticket_id: str, actor: Actor) -> dict[str, Any]:
-        self._require(actor, "operator", "supervisor", "admin", "officer")
+        self._require(actor, "operator", "admin", "officer")
         row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
         if row["status"] != Status.MERGED:
             raise Conflict("Phản ánh chưa bị gộp / the ticket is not merged", "status")
         restored = Status(row["status_before_merge"] or Status.RECEIVED)
@@ -619,10 +676,12 @@ class Desk:
         return self._row(session, ticket_id)
 
     def duplicates(
-        self, session: Session, ticket_id: str, threshold: float = 0.35
+        self, session: Session, ticket_id: str, actor: Actor, threshold: float = 0.35
     ) -> list[dict[str, Any]]:
-        """Likely duplicates: same caller, or similar text in the same category, within days."""
+        """Likely duplicates: same caller, or similar text in the same category, within days.
+        An officer asks only about, and is shown only, their unit's tickets."""
         row = self._get(session, ticket_id)
+        self._may_handle(actor, row)
         created = _aware(row["created_at"])
         window = and_(
             tickets.c.id != ticket_id,
@@ -633,7 +692,10 @@ class Desk:
         who = [tickets.c.category == row["category"]]
         if row["caller_hash"]:
             who.append(tickets.c.caller_hash == row["caller_hash"])
-        candidates = session.execute(select(tickets).where(window, or_(*who)).limit(500)).all()
+        q = select(tickets).where(window, or_(*who))
+        if actor.role == "officer":
+            q = q.where(tickets.c.unit_id == actor.unit_id)
+        candidates = session.execute(q.limit(500)).all()
         out = []
         for cand in candidates:
             same_caller = bool(row["caller_hash"]) and cand.caller_hash == row["caller_hash"]
@@ -642,7 +704,7 @@ class Desk:
                 out.append(
                     {
                         "ticket_id": cand.id,
-                        "code": cand.code,
+                        "public_id": cand.public_id,
                         "status": cand.status,
                         "same_caller": same_caller,
                         "similarity": round(score, 3),
@@ -656,7 +718,7 @@ class Desk:
         self, session: Session, unit_id: str, valid_to: Any, successor_id: str | None, actor: Actor
     ) -> int:
         """End a unit; its open tickets move to the successor now. Returns how many moved."""
-        self._require(actor, "admin", "supervisor")
+        self._require(actor, "admin")
         catalog.dissolve(session, unit_id, valid_to, successor_id)
         if not successor_id:
             return 0
@@ -834,7 +896,7 @@ class Desk:
         """A ticket event's payload (never personal data)."""
         return {
             "ticket_id": row["id"],
-            "code": row["code"],
+            "code": row["public_id"],  # the public reference: events never carry the secret code
             "category": row["category"],
             "unit_id": row["unit_id"],
             "channel": row["channel"],
@@ -861,10 +923,16 @@ class Desk:
             raise NotFound("Không tìm thấy mã tra cứu / no ticket with this code", "code")
         return dict(row._mapping)
 
-    def _find(self, session: Session, id_or_code: str) -> dict[str, Any]:
-        if normalize_code(id_or_code or ""):
-            return self._by_code(session, id_or_code)
-        return self._get(session, id_or_code)
+    def _find(self, session: Session, ref: str) -> dict[str, Any]:
+        """A ticket by staff's reference: its id, public id or tracking code."""
+        if normalize_code(ref or ""):
+            return self._by_code(session, ref)
+        row = session.execute(
+            select(tickets).where(or_(tickets.c.id == ref, tickets.c.public_id == ref))
+        ).first()
+        if row is None:
+            raise NotFound(f"Không có phản ánh {ref} / no ticket {ref}", "ticket_id")
+        return dict(row._mapping)
 
     def _row(self, session: Session, ticket_id: str) -> dict[str, Any]:
         return self._public_fields(self._get(session, ticket_id))
@@ -890,8 +958,11 @@ class Desk:
 
     @staticmethod
     def _may_read(actor: Actor, row: dict[str, Any]) -> None:
-        if actor.role not in STAFF_ROLES:
-            raise Forbidden("Chỉ cán bộ được xem / staff only")
+        """A ticket's content is for its handlers: operators, admins, its unit's officers."""
+        if actor.role not in CONTENT_ROLES:
+            raise Forbidden(
+                "Vai trò này chỉ xem báo cáo tổng hợp / this role sees reports only, not tickets"
+            )
         if actor.role == "officer" and actor.unit_id != row["unit_id"]:
             raise Forbidden(
                 "Phản ánh không thuộc đơn vị của bạn / the ticket belongs to another unit",
@@ -899,7 +970,7 @@ class Desk:
             )
 
     def _may_handle(self, actor: Actor, row: dict[str, Any]) -> None:
-        self._require(actor, "operator", "officer", "supervisor", "admin")
+        self._require(actor, "operator", "officer", "admin")
         self._may_read(actor, row)
 
 
@@ -907,10 +978,13 @@ HONORIFICS = "anh|chị|ông|bà|em|cô|chú|bác|bạn|cháu"
 
 
 def anonymize(text: str, contact: dict[str, str]) -> str:
-    """Remove the citizen's own name, phone, e-mail and address, then any phone or e-mail.
+    """Remove the citizen's own name, phone, e-mail and address, then any phone, e-mail, ID
+    number or street address (what publishing and Open311 show).
 
-    The given name alone is removed where Vietnamese addresses a person by it ("anh Bình",
-    "chị Hoa"), not everywhere: "Bình" is also half of "Bình Dương".
+    The name goes in whatever order it was written ("Trần Thị Hoa" when the form said "Hoa
+    Trần Thị"): any run of two or more of its words. The given name alone is removed where
+    Vietnamese addresses a person by it ("anh Bình", "chị Hoa"), not everywhere: "Bình" is also
+    half of "Bình Dương".
     """
     for key in ("name", "address", "email", "phone"):
         value = contact.get(key)
@@ -918,9 +992,13 @@ def anonymize(text: str, contact: dict[str, str]) -> str:
             text = text.replace(value, "[…]")
     name = contact.get("name", "").split()
     if name:
-        given = re.escape(name[-1])
+        longest_first = sorted(set(name), key=len, reverse=True)
+        word = "(?:" + "|".join(re.escape(w) for w in longest_first) + ")"
+        if len(name) > 1:
+            text = re.sub(rf"(?i)\b{word}(?:\s+{word})+\b", "[…]", text)
+        given = "(?:" + "|".join(re.escape(w) for w in {name[0], name[-1]}) + ")"
         text = re.sub(rf"(?i)\b({HONORIFICS})\s+{given}\b", r"\1 […]", text)
-    return redact(text)
+    return redact_text(text)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import kombu.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
-from services.gateway.auth import require, require_unit
+from services.gateway.auth import audit, require, require_unit
 from services.gateway.batcher import Batcher
 from services.gateway.clients import client_key, limiter
 from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
@@ -307,7 +307,9 @@ def zalo_webhook(ctx: RequestContext) -> Any:
     public=False,
 )
 def call_view(ctx: RequestContext, call_id: str) -> Any:
-    return _call(ctx, "call", call_id, actor(ctx))
+    view = _call(ctx, "call", call_id, actor(ctx))
+    audit(ctx, "feedback.call_read", call_id[:200])  # the caller's number and earlier tickets
+    return view
 
 
 class CallTicket(BaseModel):
@@ -358,18 +360,25 @@ def list_tickets(ctx: RequestContext) -> Any:
     if args.get("limit", "").isdigit():
         filters["limit"] = int(args["limit"])
     require_unit(ctx, filters.get("unit_id"))
-    return _call(ctx, "list_tickets", filters, actor(ctx))
+    rows = _call(ctx, "list_tickets", filters, actor(ctx))
+    if rows:  # titles are redacted, but say who listed which tickets
+        audit(ctx, "feedback.tickets_listed", None, {"tickets": [r["id"] for r in rows]})
+    return rows
 
 
 @route(
     "GET",
     "/api/feedback/staff/tickets/<ticket>",
-    summary="One ticket (by id or code)",
+    summary="One ticket (by id, public id or code), for its handlers; each read is audited",
     tags=TAGS,
     public=False,
 )
 def get_ticket(ctx: RequestContext, ticket: str) -> Any:
-    return _call(ctx, "get_ticket", ticket, actor(ctx))
+    view = _call(ctx, "get_ticket", ticket, actor(ctx))
+    # Every read of a citizen's personal data: who, when, which ticket (GET /api/admin/audit
+    # ?action=feedback.ticket_read&target=<ticket id>).
+    audit(ctx, "feedback.ticket_read", view["id"], {"public_id": view.get("public_id")})
+    return view
 
 
 ACTIONS = (
@@ -488,9 +497,17 @@ def report(ctx: RequestContext, month: str) -> Any:
 class DataRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["access", "delete"] = Field(description="see my data, or delete it")
-    code: str = Field(max_length=20, description="a tracking code of one of my tickets")
-    phone: str | None = Field(None, max_length=30, description="as written on that ticket")
-    email: str | None = Field(None, max_length=200, description="as written on that ticket")
+    code: str = Field(max_length=24, description="the tracking code of one of my tickets")
+    codes: list[Annotated[str, Field(max_length=24)]] = Field(
+        default_factory=list, max_length=19, description="tracking codes of my other tickets"
+    )
+    phone: str | None = Field(None, max_length=30, description="as written on those tickets")
+    email: str | None = Field(None, max_length=200, description="as written on those tickets")
+    scope: Literal["tickets", "phone"] = Field(
+        "tickets",
+        description="tickets: those whose codes are given; phone: every ticket of this phone, "
+        "handled once staff have checked my identity",
+    )
 
 
 @route(
@@ -510,11 +527,11 @@ def data_request(ctx: RequestContext) -> Any:
 @route(
     "GET",
     "/api/feedback/privacy/requests",
-    summary="Citizens' data requests and their deadlines (supervisors, admins)",
+    summary="Citizens' data requests and their deadlines (admins; operators check identities)",
     tags=TAGS,
     public=False,
     query={"open": "1: only those not yet completed"},
-    roles=("admin",),
+    roles=("admin", "operator"),
 )
 def data_requests(ctx: RequestContext) -> Any:
     who = actor(ctx)
@@ -524,13 +541,17 @@ def data_requests(ctx: RequestContext) -> Any:
 @route(
     "POST",
     "/api/feedback/privacy/requests/<request_id>/<action>",
-    summary="Handle a data request: acknowledge, export (access), erase (delete), reject",
+    summary="Handle a data request: verify (identity checked; operators, admins), acknowledge, "
+    "export (access), erase (delete), reject (admins)",
     tags=TAGS,
     public=False,
-    responses={409: "Not allowed in the request's state"},
-    roles=("admin",),
+    responses={409: "Not allowed in the request's state (or identity not checked yet)"},
+    roles=("admin", "operator"),
 )
 def handle_data_request(ctx: RequestContext, request_id: str, action: str) -> Any:
     who = actor(ctx)
     data = ctx.json(_Any) if ctx.request.get_data(cache=True).strip() else _Any()
-    return _call(ctx, "handle_data_request", request_id, action, data.model_dump(), who)
+    result = _call(ctx, "handle_data_request", request_id, action, data.model_dump(), who)
+    if action == "export":
+        audit(ctx, "feedback.data_exported", request_id, {"tickets": len(result["tickets"])})
+    return result

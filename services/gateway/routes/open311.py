@@ -1,7 +1,9 @@
 """Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2/): existing Open311 apps and tools
 work against loa unchanged. JSON and XML; errors as the specification says (an array/list of
 {code, description} with the HTTP status); POST needs an api_key; GET requests defaults to the
-last 90 days. A tracking code is the service_request_id; the token is the ticket id.
+last 90 days. The service_request_id is the ticket's public id, which opens nothing; the secret
+tracking code (tracking, rating, reopening, privacy requests) goes only to the client that filed
+the request, in the POST's service_notice, for the citizen. The token is the ticket id.
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ def create_request(ctx: RequestContext, fmt: str) -> Response:
             raise
         rows = [
             {
-                "service_request_id": ticket["code"],
+                "service_request_id": ticket["public_id"],
                 "token": ticket["id"],
                 "service_notice": f"Mã tra cứu / tracking code: {ticket['code']}",
                 "account_id": None,

@@ -106,7 +106,7 @@ def test_admin_officer_answers_and_the_citizen_sees_it(
          "is_public": True},
     )  # fmt: skip
     api.post(f"/api/feedback/staff/tickets/{ticket['id']}/assign", {"unit_id": unit_a})
-    code = ticket["code"]
+    code = ticket["public_id"]  # officers never see the secret tracking code
 
     # the unit's own officer answers on the screen
     officer = browser.new_context(base_url=system.url, locale="vi-VN")
@@ -152,7 +152,7 @@ def test_admin_officer_answers_and_the_citizen_sees_it(
     citizen = browser.new_context(base_url=system.url)
     try:
         public = citizen.new_page()
-        public.goto(f"/console/track?code={code}")
+        public.goto(f"/console/track?code={ticket['code']}")  # the caller's secret code
         public.get_by_role("button", name="Tra cứu").click()
         expect(public.locator("#tr-answer")).to_contain_text("Đơn vị A trả lời")
         expect(public.locator("#tr-status")).to_have_text("Đã trả lời")

@@ -40,10 +40,10 @@ async function load() {
           const overdue = open && deadline && deadline.getTime() < now;
           return el(
             "tr",
-            { class: overdue ? "overdue" : "", "data-code": tk.code, "data-overdue": overdue ? "true" : "false" },
+            { class: overdue ? "overdue" : "", "data-code": tk.code || tk.public_id, "data-overdue": overdue ? "true" : "false" },
             el("td", {}, when(tk.deadline_at), overdue ? [" ", el("span", { class: "badge overdue", text: t("inbox.overdue") })] : ""),
-            el("td", {}, el("a", { href: `/console/feedback/tickets/${encodeURIComponent(tk.code)}`, class: "code", text: tk.code })),
-            el("td", { text: tk.title || (tk.description || "").slice(0, 80) }),
+            el("td", {}, el("a", { href: `/console/feedback/tickets/${encodeURIComponent(tk.public_id)}`, class: "code", text: tk.code || tk.public_id })),
+            el("td", { text: tk.title || "" }),
             el("td", { text: tk.category }),
             el("td", { text: units.get(tk.unit_id) || tk.unit_id || "—" }),
             el("td", { text: tk.channel }),

@@ -14,7 +14,9 @@ async function loadUnits() {
 
 function show(tk, units) {
   ticket = tk;
-  document.getElementById("t-code").textContent = tk.code;
+  // The secret tracking code is shown to the intake desk only (to read to the caller); others
+  // see the ticket's public id.
+  document.getElementById("t-code").textContent = tk.code || tk.public_id;
   const status = document.getElementById("t-status");
   status.replaceChildren(badge(tk.status, "tk."));
   status.dataset.status = tk.status;
@@ -32,7 +34,8 @@ function show(tk, units) {
   document.getElementById("t-answer-box").hidden = !tk.answer;
   document.getElementById("t-answer").textContent = tk.answer || "";
   const pub = document.getElementById("t-public");
-  pub.href = `/console/track?code=${encodeURIComponent(tk.code)}`;
+  pub.hidden = !tk.code;
+  if (tk.code) pub.href = `/console/track?code=${encodeURIComponent(tk.code)}`;
   document.getElementById("t-history").replaceChildren(
     ...(tk.history || []).map((h) => el("li", { text: `${when(h.at)} · ${h.action || ""} ${h.from_status || ""} → ${h.to_status || ""} ${h.note || ""}` })),
   );
