@@ -173,6 +173,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             "LOA_LOG_FORMAT": "json",
             "LOA_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "LOA_FEEDBACK_HOTLINE_SECRET": HOTLINE_SECRET,
+            "LOA_FEEDBACK_RECORDING_ORIGINS": "https://pbx.e2e.invalid",  # no call is recorded
             "LOA_RELAY_INTERVAL_MS": "100",
         }
         ARTIFACTS.mkdir(exist_ok=True)
