@@ -328,6 +328,7 @@ class Router:
         started = time.perf_counter()
         adapter = self.map.bind_to_environ(request.environ)
         label = "unmatched"
+        instance = redact_url(request.path)  # a tracking code in a path is a credential
         try:
             try:
                 endpoint, params = adapter.match()
@@ -351,11 +352,11 @@ class Router:
             result = spec.handler(ctx, **params)
             response = _to_response(result)
         except LoaError as exc:
-            response = problem_response(exc.to_problem(request.path), getattr(exc, "headers", None))
+            response = problem_response(exc.to_problem(instance), getattr(exc, "headers", None))
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into 500s
             known = as_loa_error(exc)
             if known is not None:
-                response = problem_response(known.to_problem(request.path))
+                response = problem_response(known.to_problem(instance))
             else:
                 log.exception(
                     "unhandled error on %s %s", request.method, redact_url(request.path)
@@ -364,7 +365,7 @@ class Router:
                     LoaError(
                         "Đã có lỗi hệ thống; hãy thử lại hoặc báo quản trị viên kèm mã tương quan "
                         "/ an internal error occurred; retry or report it with the correlation id"
-                    ).to_problem(request.path)
+                    ).to_problem(instance)
                 )
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)

@@ -103,7 +103,7 @@ def _raw_problem(exc: LoaError) -> bytes:
     application is running yet."""
     body = json.dumps(exc.to_problem(), ensure_ascii=False).encode()
     head = [
-        f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status, 'Error')}",
+        f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status) or exc.title}",
         "Content-Type: application/problem+json",
         f"Content-Length: {len(body)}",
         "Connection: close",
@@ -113,6 +113,16 @@ def _raw_problem(exc: LoaError) -> bytes:
 
 
 _REASONS = {408: "Request Timeout", 503: "Service Unavailable"}
+
+
+class _Malformed(LoaError):
+    """A request eventlet's parser refused (bad request line, HTTP version…)."""
+
+    slug = "malformed-request"
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title = status, title  # type: ignore[misc]
 
 
 def _headers_timeout() -> RequestTimeout:
@@ -178,6 +188,13 @@ class EdgeProtocol(HttpOnlyProtocol):
         finally:
             with contextlib.suppress(OSError):
                 sock.settimeout(self.server.socket_timeout)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's HTML error page, as a problem instead."""
+        short, long = self.responses.get(code, ("Error", ""))
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.write(_raw_problem(_Malformed(code, short, message or long or short)))
 
     def get_environ(self) -> dict[str, Any]:
         env = super().get_environ()
@@ -278,7 +295,7 @@ def _livez(environ: dict[str, Any]) -> Response:
 
 def _problem(exc: LoaError, environ: dict[str, Any]) -> Response:
     response = problem_response(
-        exc.to_problem(environ.get("PATH_INFO")), getattr(exc, "headers", None)
+        exc.to_problem(redact_url(environ.get("PATH_INFO", ""))), getattr(exc, "headers", None)
     )
     for k, v in SECURITY_HEADERS.items():
         response.headers.setdefault(k, v)
