@@ -95,4 +95,6 @@ def test_an_uploaded_playlist_is_refused_and_its_urls_never_fetched(
     assert status["asset_id"] is None
     assert "format" in status["reason"] and "định dạng" in status["reason"].lower(), status
     assert env.call("list_assets")["items"] == []
+    # Neither the object's path nor its signed S3 URL (a credential) is in the reason.
+    assert "uploads/" not in status["reason"] and "X-Amz" not in status["reason"], status
     assert internal.hits == [], f"ffmpeg fetched {internal.hits} from the internal server"

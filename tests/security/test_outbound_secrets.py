@@ -180,7 +180,13 @@ def test_feedback_reply_failures_store_no_secret(
     """The feedback platforms' tokens (configured as PAGE-TOKEN and ZALO-TOKEN) echoed back in
     the platforms' errors: the reply's recorded failure, the ticket as staff read it, the events
     and the logs never show them."""
-    tokens = (fb_settings.feedback_facebook_page_token, fb_settings.feedback_zalo_access_token)
+    tokens = (
+        fb_settings.feedback_facebook_page_token,
+        fb_settings.feedback_zalo_access_token,
+        fb_settings.feedback_hotline_secret,
+        fb_settings.feedback_facebook_app_secret,
+        fb_settings.feedback_zalo_oa_secret,
+    )
     fb = post_facebook(stack, facebook_body("m-1", "psid-1", "Đèn đường hỏng"))
     zalo = post_zalo(stack, zalo_body("z-1", "zuser-1", "Ống nước vỡ"))
     codes = [fb.json()["tickets"][0], zalo.json()["tickets"][0]]

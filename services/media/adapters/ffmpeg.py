@@ -98,8 +98,9 @@ def summarize(stderr_lines: Sequence[str], limit: int = 400) -> str:
 class DecodeCheck:
     """A check decode running in its own process (Ffmpeg.start_decode_check)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], source: str = "") -> None:
         self.proc = proc
+        self.source = source
 
     decoded_s: float | None = None
     """How far the decode got (ffmpeg's last 'time='), once errors() returned."""
@@ -111,6 +112,8 @@ class DecodeCheck:
             self.stop()
             return []
         text = err.decode("utf-8", "replace")
+        if self.source:  # a signed S3 URL is a credential: never in a stored reason
+            text = text.replace(self.source, "input")
         reached = re.findall(r"time=\s*(\d+):(\d+):(\d+(?:\.\d+)?)", text)
         if reached:
             h, m, sec = reached[-1]
@@ -194,7 +197,7 @@ class Ffmpeg:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        return DecodeCheck(proc)
+        return DecodeCheck(proc, source)
 
     def decode_errors(
         self, source: str, start_s: float, length_s: float
@@ -292,7 +295,11 @@ class Ffmpeg:
         if cancelled:
             raise Cancelled()
         if returncode != 0:
-            raise FfmpegError(summarize(list(tail)), returncode)
+            summary = summarize(list(tail))
+            for i, arg in enumerate(args[:-1]):
+                if arg == "-i":  # a signed S3 URL is a credential: never in a stored error
+                    summary = summary.replace(args[i + 1], "input")
+            raise FfmpegError(summary, returncode)
 
 
 def parse_progress(block: dict[str, str], duration_s: float | None, elapsed_s: float) -> Progress:
