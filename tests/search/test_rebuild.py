@@ -45,7 +45,7 @@ from tests.search.conftest import drop_service_index, es_url
 EDITOR = {"user": "bien-tap-vien", "role": "editor"}
 PUBLISHER = {"user": "lanh-dao", "role": "publisher"}
 OPERATOR = {"id": "op1", "role": "operator"}
-SUPERVISOR = {"id": "sup1", "role": "supervisor"}
+SUPERVISOR = {"id": "adm1", "role": "admin"}  # the desk has no "supervisor" role
 OWNERS = ("media", "publishing", "feedback")
 register_error_subclasses()  # OwnerUnavailable arrives as itself
 

@@ -9,6 +9,7 @@ street addresses redacted; each read of a ticket's personal data is in the audit
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -142,3 +143,60 @@ def test_lists_redact_and_reads_are_audited(stack) -> None:
         "/api/admin/audit", role="admin", params={"action": "feedback.tickets_listed"}
     ).json()["items"]
     assert any(a1 in (e["detail"] or {}).get("tickets", []) for e in listed)
+
+
+ROLES = (
+    ("admin", None),
+    ("operator", None),
+    ("officer", UNIT_A),  # the handling unit's officer
+    ("officer", UNIT_B),  # another unit's officer
+    ("viewer", None),
+    ("editor", None),
+    ("publisher", None),
+)
+HANDLERS = {("admin", None), ("operator", None), ("officer", UNIT_A)}
+MAY = {
+    "list": HANDLERS | {("officer", UNIT_B)},  # their own unit's list, without this ticket
+    "detail": HANDLERS,
+    "report": HANDLERS | {("officer", UNIT_B), ("viewer", None)},
+    "assign": {("admin", None), ("operator", None)},
+    "publish": {("admin", None), ("officer", UNIT_A)},
+}
+# In this order: none of them moves the ticket out of unit A before the last (forward).
+ORDER = ("duplicates", "start", "ask", "resume", "answer", "publish", "close", "merge", "unmerge")
+
+
+def test_each_role_on_each_read_and_action(stack) -> None:
+    """Authorization comes before any state check, so each call is either refused (403) or
+    not, whatever state the earlier calls left the ticket in."""
+    setup(stack)
+    body = {
+        "unit_id": UNIT_B,
+        "reason": "không thuộc thẩm quyền",
+        "question": "Xin bổ sung giấy tờ",
+        "answer": "Đã xử lý",
+        "note": "n",
+    }
+    seen: dict[tuple[str, str | None, str], int] = {}
+    for role, unit in ROLES:
+        pair = []
+        for text in ("Ổ gà trên đường Bạch Đằng", "Ổ gà lớn trên đường Bạch Đằng trước chợ"):
+            made = stack.submit(category="kien_nghi", description=text, is_public=True).json()
+            moved = act(stack, made["code"], "assign", "admin", unit_id=UNIT_A)
+            pair.append(moved.json()["id"])
+        ticket, twin = pair
+        seen[role, unit, "list"] = stack.get("/api/feedback/staff/tickets", role, unit).status_code
+        seen[role, unit, "detail"] = stack.get(
+            f"/api/feedback/staff/tickets/{ticket}", role, unit
+        ).status_code
+        month = datetime.now(UTC).strftime("%Y-%m")
+        seen[role, unit, "report"] = stack.get(
+            f"/api/feedback/reports/{month}", role, unit
+        ).status_code
+        for action in (*ORDER, "assign", "forward"):
+            resp = act(stack, ticket, action, role, unit, into=twin, **body)
+            seen[role, unit, action] = resp.status_code
+    for (role, unit, what), status in seen.items():
+        allowed = (role, unit) in MAY.get(what, HANDLERS)
+        assert (status != 403) == allowed, (role, unit, what, status)
+        assert status < 500, (role, unit, what, status)
