@@ -22,9 +22,7 @@ import json
 import logging
 import socket
 import time
-from dataclasses import dataclass
 from functools import partial
-from tempfile import SpooledTemporaryFile
 from typing import Any
 
 import eventlet
@@ -34,6 +32,16 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
 from werkzeug.wrappers import Request, Response
 
+from services.gateway.bodies import (
+    READ,
+    BodyTooSlow,
+    ClientGone,
+    Limits,
+    StreamedBody,
+    body_timeout,
+    spool,
+    too_large,
+)
 from services.gateway.http import (
     SECURITY_HEADERS,
     RequestTimeout,
@@ -42,7 +50,6 @@ from services.gateway.http import (
     problem_response,
     streams_body,
 )
-from shared.config import Settings
 from shared.errors import LoaError, PayloadTooLarge, Unavailable
 from shared.ids import new_id
 from shared.logging import redact_url
@@ -50,51 +57,11 @@ from shared.runtime.config import settings_of
 from shared.runtime.dependencies import _SAFE_ID as SAFE_ID
 
 log = logging.getLogger(__name__)
-READ = 64 * 1024
-IN_MEMORY = 1024 * 1024  # a spooled body past this goes to a temporary file
 QUEUE_WAIT_S = 30.0  # how long a request waits for an HTTP slot before a 503
 LINGER_S, LINGER_BYTES = 1.0, 1024 * 1024  # after a refusal: let the client read the answer
 
 
-@dataclass(frozen=True)
-class Limits:
-    header_timeout_s: float
-    body_timeout_s: float
-    body_min_rate: int
-    keepalive_s: float
-    concurrency: int
-    max_connections: int
-    max_upload_bytes: int
-
-    @classmethod
-    def of(cls, s: Settings) -> Limits:
-        return cls(
-            s.http_header_timeout_s,
-            s.http_body_timeout_s,
-            s.http_body_min_rate,
-            s.http_keepalive_s,
-            s.http_concurrency,
-            s.http_max_connections,
-            s.http_max_upload_bytes,
-        )
-
-    def budget(self, started: float, received: int, want: int) -> float:
-        """Seconds left to receive `want` more bytes: LOA_HTTP_BODY_TIMEOUT_S, then at least
-        LOA_HTTP_BODY_MIN_RATE on average since the body began."""
-        return started + self.body_timeout_s + (received + want) / self.body_min_rate - (
-            time.monotonic()
-        )
-
-
 class _HeadersTooSlow(Exception):
-    pass
-
-
-class _BodyTooSlow(Exception):
-    pass
-
-
-class _ClientGone(Exception):
     pass
 
 
@@ -252,7 +219,7 @@ class EdgeApp:
         length = int(environ.get("CONTENT_LENGTH") or 0) if not chunked else None
         body = None
         if length is not None and length > limit:
-            return _refuse(_too_large(limit), environ, proto)
+            return _refuse(too_large(limit), environ, proto)
         if chunked or length:
             if streams_body(spec):
                 body = StreamedBody(environ["wsgi.input"], limit, length, limits)
@@ -260,12 +227,12 @@ class EdgeApp:
                 environ["wsgi.input_terminated"] = chunked
             else:
                 try:
-                    spooled, size = _spool(environ["wsgi.input"], limit, length, limits)
+                    spooled, size = spool(environ["wsgi.input"], limit, length, limits)
                 except PayloadTooLarge as exc:
                     return _refuse(exc, environ, proto)
-                except (_BodyTooSlow, TimeoutError):
-                    return _refuse(_body_timeout(), environ, proto)
-                except (_ClientGone, OSError, ValueError):
+                except (BodyTooSlow, TimeoutError):
+                    return _refuse(body_timeout(), environ, proto)
+                except (ClientGone, OSError, ValueError):
                     if proto is not None:
                         proto.refuse_body()
                     return _problem(LoaError("the body ended early"), environ)
@@ -306,82 +273,6 @@ def _refuse(exc: LoaError, environ: dict[str, Any], proto: EdgeProtocol | None) 
     if proto is not None:
         proto.refuse_body()
     return _problem(exc, environ)
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    what = "no body" if limit == 0 else f"at most {limit} bytes"
-    return PayloadTooLarge(
-        f"Nội dung quá lớn / the body is too large: this route takes {what}", "Content-Length"
-    )
-
-
-def _body_timeout() -> RequestTimeout:
-    return RequestTimeout("Nội dung đến quá chậm / the request body did not arrive in time")
-
-
-def _spool(stream: Any, limit: int, length: int | None, limits: Limits) -> tuple[Any, int]:
-    """Read the whole body under its deadline and cap; kept in memory up to 1 MiB."""
-    out = SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115 - handed on as wsgi.input
-    started, received = time.monotonic(), 0
-    try:
-        while length is None or received < length:
-            want = READ if length is None else min(READ, length - received)
-            budget = limits.budget(started, received, want)
-            if budget <= 0:
-                raise _BodyTooSlow
-            with eventlet.Timeout(budget, _BodyTooSlow):
-                chunk = stream.read(want)
-            if not chunk:
-                if length is not None:
-                    raise _ClientGone
-                break
-            received += len(chunk)
-            if received > limit:
-                raise _too_large(limit)
-            out.write(chunk)
-    except BaseException:
-        out.close()
-        raise
-    out.seek(0)
-    return out, received
-
-
-class StreamedBody:
-    """wsgi.input of a route that streams its body (media uploads): the same deadline and cap
-    as a spooled body, enforced on each read inside the worker."""
-
-    def __init__(self, stream: Any, limit: int, length: int | None, limits: Limits) -> None:
-        self._stream, self.limit, self._length, self._limits = stream, limit, length, limits
-        self._started, self.received, self._eof = time.monotonic(), 0, False
-
-    @property
-    def exhausted(self) -> bool:
-        return self._eof or (self._length is not None and self.received >= self._length)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._timed(self._stream.read, READ if size is None or size < 0 else size)
-
-    def readline(self, size: int = -1) -> bytes:
-        return self._timed(self._stream.readline, READ if size is None or size < 0 else size)
-
-    def _timed(self, fn: Any, size: int) -> bytes:
-        budget = self._limits.budget(self._started, self.received, size)
-        try:
-            if budget <= 0:
-                raise _BodyTooSlow
-            with eventlet.Timeout(budget, _BodyTooSlow):
-                chunk = fn(size)
-        except (_BodyTooSlow, TimeoutError):
-            raise _body_timeout() from None
-        if not chunk:
-            self._eof = True
-        self.received += len(chunk)
-        if self.received > self.limit:
-            raise _too_large(self.limit)
-        return bytes(chunk)
-
-    def __iter__(self) -> Any:
-        return iter(self.readline, b"")
 
 
 class _AccessLog:
