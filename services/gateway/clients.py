@@ -138,6 +138,17 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
             return 0.0 if allowed else (1 - tokens) / refill
 
+    def wait(self, client: str, rate: str) -> float:
+        """The seconds `client` must wait before `allow` would pass (0: it would), using
+        nothing: for limits that count failures only (allow is called on each failure)."""
+        capacity, refill = self._parse(rate)
+        with self._lock:
+            found = self._buckets.get(client)
+        if found is None:
+            return 0.0
+        tokens = min(capacity, found[0] + (time.monotonic() - found[1]) * refill)
+        return 0.0 if tokens >= 1 else (1 - tokens) / refill
+
     def clear(self) -> None:
         with self._lock:
             self._buckets.clear()

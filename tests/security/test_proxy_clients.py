@@ -101,3 +101,29 @@ def test_buckets_are_bounded_and_evicted_oldest_first() -> None:
     assert len(limiter._buckets) <= 100_000
     assert "crowd-0" not in limiter._buckets  # the oldest went first
     assert f"crowd-{249_999}" in limiter._buckets
+
+
+def test_failed_logins_from_rotating_ipv6_addresses_are_throttled_per_64(start_gateway) -> None:
+    gw = start_gateway(trusted_proxies=f"{PROXY_ADDRESS}/32")
+    login = "/api/auth/login"
+
+    def attempt(client: str, body: dict[str, str]) -> int:
+        hop = {"X-Forwarded-For": client}
+        return send(gw.port, "POST", login, source=PROXY_ADDRESS, body=body, headers=hop).status
+
+    for i in range(accounts.IP_FAILURES):
+        wrong = {"username": f"doan.{i}", "password": "doan-mo-mat-khau"}
+        assert attempt(f"2001:db8:7:7::{i + 1:x}", wrong) == 401
+    right = {"username": "admin", "password": ADMIN_PASSWORD}
+    assert attempt("2001:db8:7:7:ffff::1", right) == 429  # a new address of the same /64
+    assert attempt("2001:db8:7:8::1", right) == 200  # another subscriber
+
+
+def test_trusted_proxies_must_be_networks() -> None:
+    import pytest
+
+    from shared.config import Settings
+
+    with pytest.raises(ValueError, match="not a network"):
+        Settings(trusted_proxies="10.0.0.0/8, nginx.local")
+    assert Settings(trusted_proxies=" 10.0.0.0/8 , ::1 ").trusted_proxies == "10.0.0.0/8,::1"

@@ -19,7 +19,7 @@ from services.gateway.auth.guard import (
     require,
 )
 from services.gateway.auth.policy import ADMIN
-from services.gateway.clients import is_https
+from services.gateway.clients import client_key, is_https, limiter
 from services.gateway.http import RequestContext, json_response, route
 from shared.errors import Forbidden, InvalidInput, LoaError, NotFound
 from shared.logging import correlation_id
@@ -81,6 +81,30 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The secret: shown this once, stored only as a hash")
 
 
+FAILURES_RATE = f"{accounts.IP_FAILURES}/{int(accounts.IP_WINDOW.total_seconds())}"
+"""Failed logins per IPv6 /64 in this process. The audit log's count (accounts.check_ip) is per
+exact address, across replicas: enough for IPv4, but an IPv6 subscriber rotates addresses
+inside its /64 at will."""
+
+
+def _v6_key(ctx: RequestContext) -> str | None:
+    key = client_key(ctx)
+    return "login-failures:" + key if "/" in key else None  # IPv6: "<network>/64"
+
+
+def _throttled(ctx: RequestContext) -> accounts.TooManyAttempts | None:
+    key = _v6_key(ctx)
+    wait = int(limiter.wait(key, FAILURES_RATE)) + 1 if key else 0
+    if wait <= 1:
+        return None
+    exc = accounts.TooManyAttempts(
+        f"Quá nhiều lần đăng nhập sai từ địa chỉ này; hãy thử lại sau {wait} giây / too many "
+        f"failed logins from this address; try again in {wait} seconds"
+    )
+    exc.headers = {"Retry-After": str(wait)}  # type: ignore[attr-defined]
+    return exc
+
+
 def _secure(ctx: RequestContext) -> bool:
     """The cookie is Secure whenever the client came over https (public URL or trusted proxy)."""
     return is_https(ctx)
@@ -119,8 +143,10 @@ def login(ctx: RequestContext) -> Response:
         try:
             accounts.check_ip(session, ip)
         except accounts.TooManyAttempts as exc:
-            note("auth.login_throttled")
             error = exc
+        error = error or _throttled(ctx)
+        if error is not None:
+            note("auth.login_throttled")
         if error is None:
             user, outcome = accounts.authenticate(session, body.username, body.password)
             if outcome == "locked" and user is not None:
@@ -137,6 +163,9 @@ def login(ctx: RequestContext) -> Response:
                 secret, cred = accounts.open_session(session, user, ip, agent)
                 note("auth.login", user)
     if error is not None:  # raised after the commit: failure counts and audit rows are kept
+        key = _v6_key(ctx)
+        if key and not isinstance(error, accounts.TooManyAttempts):
+            limiter.allow(key, FAILURES_RATE)
         raise error
     assert user is not None
     out = LoginOut(
