@@ -124,14 +124,18 @@ class EdgeProtocol(HttpOnlyProtocol):
 
     header_timer: Any = None
     linger = False
+    served = 0
 
     def handle_one_request(self) -> None:
         limits: Limits = self.server.loa_limits  # type: ignore[attr-defined]
-        if not self._wait_first_byte(limits.keepalive_s):
+        # a new connection must start its request at once; between requests it may idle longer
+        idle = limits.keepalive_s if self.served else limits.header_timeout_s
+        if not self._wait_first_byte(idle):
             self.close_connection = 1
             return
         self.header_timer = eventlet.Timeout(limits.header_timeout_s, _HeadersTooSlow)
         try:
+            self.served += 1
             super().handle_one_request()
         except _HeadersTooSlow:
             self.close_connection = 1
@@ -145,7 +149,8 @@ class EdgeProtocol(HttpOnlyProtocol):
             self.header_timer.cancel()
 
     def _wait_first_byte(self, idle_s: float) -> bool:
-        """An idle keep-alive connection is closed silently after LOA_HTTP_KEEPALIVE_S."""
+        """A connection that sends nothing is closed silently: a new one after
+        LOA_HTTP_HEADER_TIMEOUT_S, an idle keep-alive one after LOA_HTTP_KEEPALIVE_S."""
         sock = self.connection
         try:
             sock.settimeout(idle_s)

@@ -110,3 +110,10 @@ def test_connections_beyond_the_cap_are_refused_with_503(edge_factory) -> None: 
     for s in held:
         s.close()
     extra.close()
+
+
+def test_a_connection_that_sends_nothing_is_closed(edge_factory) -> None:  # noqa: F811
+    edge = edge_factory(search=False, http_header_timeout_s=2, http_keepalive_s=60)
+    silent = edge.connect()
+    assert closed_by_server(silent, 6)
+    silent.close()
