@@ -98,15 +98,14 @@ def redact_secrets(text: str) -> str:
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation_id.get()
-        if isinstance(record.msg, str):
-            record.msg = redact_secrets(redact(record.msg))
-        if record.args:
-            record.args = tuple(
-                redact_secrets(redact(a if isinstance(a, str) else str(a)))
-                if isinstance(a, str | Exception)
-                else a
-                for a in record.args
-            )
+        # The whole message, arguments of any type included (their repr may hold a secret);
+        # a dict message (structured fields) is left to the formatter.
+        if isinstance(record.msg, str) or record.args:
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):
+                message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = redact_secrets(redact(message)), ()
         if record.exc_info and record.exc_info[0] is not None:
             # The traceback's text (URLs, error bodies) is redacted as the message is.
             text = logging.Formatter().formatException(record.exc_info)

@@ -20,9 +20,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.feedback.adapters.mail import EmailSender
+from services.feedback.adapters.replies import ReplyFailed
 from services.publishing.config import ChannelSettings
 from services.publishing.domain import schedule
 from services.publishing.domain.dispatch import DispatchConfig, Dispatcher
+from services.publishing.transmitters.base import PermanentError, TransientError
+from services.publishing.transmitters.filedrop import FileDropTransmitter
+from services.publishing.transmitters.smtp import SmtpTransmitter
 from services.publishing.transmitters.youtube import QUANTUM
 from services.publishing.wiring import Transmitters
 from shared.db import Database
@@ -44,6 +49,7 @@ from tests.publishing.conftest import (  # noqa: F401 - fixtures
     store,
 )
 from tests.publishing.test_youtube import video_item
+from tests.security.test_outbound_tls import BULLETIN, DROP, OneList, _job, pki  # noqa: F401
 
 SECRET = "S3cr3t-" + secrets.token_hex(8)
 
@@ -219,3 +225,50 @@ def test_feedback_reply_failures_store_no_secret(
             ("logs", logged),
         ):
             assert token not in content, (token, where, errors)
+
+
+def test_smtp_and_drop_failures_carry_no_password(
+    pki: Any,  # noqa: F811
+    loa_log: Any,
+) -> None:
+    """An SMTP server (STARTTLS, verified by the test's CA) that refuses the login quoting the
+    password back; FTPS and S3 drops that cannot be reached: no error text holds the password."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    password = SECRET + "-smtp"
+    port = free_port()
+
+    def refuse(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        said = data.password.decode() if hasattr(data, "password") else repr(data)
+        return AuthResult(success=False, handled=False, message=f"535 5.7.8 wrong password {said}")
+
+    controller = Controller(
+        object(), hostname="127.0.0.1", port=port, authenticator=refuse, auth_required=True,
+        tls_context=pki.server_context(), require_starttls=True, ready_timeout=10.0,
+    )  # fmt: skip
+    controller.start()
+    try:
+        bulletin = SmtpTransmitter(
+            "localhost", port, "Bản tin <bantin@loa.example>", OneList(), "http://loa.test/u",
+            user="bulletin", password=password, timeout=10, ca_file=str(pki.ca),
+        )  # fmt: skip
+        with pytest.raises(PermanentError) as err:
+            bulletin.send(_job(BULLETIN))
+        reply = EmailSender(f"smtp://bulletin:{password}@localhost:{port}", "gopy@loa.example",
+                            timeout=10, ca_file=str(pki.ca))  # fmt: skip
+        with pytest.raises(ReplyFailed) as failed:
+            reply.send_reply("dan@example.vn", "Đã nhận", "", [])
+    finally:
+        controller.stop()
+    assert "535" in err.value.reason and "535" in failed.value.reason
+    closed = free_port()
+    reasons = [err.value.reason, failed.value.reason]
+    for target in (f"ftpes://press:{password}@127.0.0.1:{closed}/in",
+                   f"s3://tv:{password}@127.0.0.1:{closed}/bucket/in"):  # fmt: skip
+        with pytest.raises((PermanentError, TransientError)) as drop:
+            FileDropTransmitter("press", target, None, timeout=5).send(_job(DROP))
+        reasons.append(drop.value.reason)
+    for reason in reasons:
+        assert password not in reason, reason
+    assert password not in loa_log()

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from aiosmtpd.controller import Controller
 
 from services.feedback.adapters.replies import ReplyFailed
+from shared.logging import register_secrets
 from shared.smtp import InsecureSmtp, secure_smtp, untrusted
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class EmailSender:
         self.port = parts.port or (465 if self.ssl else 25)
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        register_secrets([self.password, parts.password])
         self.mailbox = mailbox
         self.timeout = timeout
         self.ca_file = ca_file

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import requests
 
-from shared.logging import redact_secrets
+from shared.logging import redact_secrets, register_secrets
 
 
 class ReplyFailed(Exception):
@@ -42,6 +42,9 @@ class FacebookSender:
     api_url: str
     page_token: str
     timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        register_secrets([self.page_token])
 
     def send(self, user_id: str, text: str) -> str:
         try:
@@ -72,6 +75,9 @@ class ZaloSender:
     api_url: str
     access_token: str
     timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        register_secrets([self.access_token])
 
     def send(self, user_id: str, text: str) -> str:
         try:

@@ -21,6 +21,7 @@ from services.publishing.transmitters.base import (
     Transmitter,
 )
 from services.publishing.transmitters.http import call, retry_after
+from shared.logging import register_secrets
 
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80001}
 TEMPORARY_CODES = {1, 2}
@@ -38,6 +39,7 @@ class FacebookTransmitter(Transmitter):
         self.graph = graph_url.rstrip("/")
         self.page_id = page_id
         self.token = token
+        register_secrets([token])
         self.store = store
         self.timeout = timeout
         self.chunk_size = chunk_size

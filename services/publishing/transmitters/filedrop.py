@@ -26,6 +26,7 @@ from services.publishing.transmitters.base import (
     Transmitter,
 )
 from shared.errors import LoaError
+from shared.logging import register_secrets
 
 
 def _ordered(files: list[RenderedFile]) -> list[RenderedFile]:
@@ -60,6 +61,7 @@ class FileDropTransmitter(Transmitter):
         self.port = url.port
         self.user = unquote(url.username or "anonymous")
         self.password = unquote(url.password or "")
+        register_secrets([self.password, url.password])
         path = url.path.strip("/")
         if self.scheme in ("ftp", "ftpes"):
             self.folder = path

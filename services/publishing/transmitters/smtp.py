@@ -26,6 +26,7 @@ from services.publishing.transmitters.base import (
     TransientError,
     Transmitter,
 )
+from shared.logging import register_secrets
 from shared.smtp import InsecureSmtp, secure_smtp, untrusted
 
 
@@ -67,6 +68,7 @@ class SmtpTransmitter(Transmitter):
         self.mailing_list = mailing_list
         self.unsubscribe_url = unsubscribe_url.rstrip("/")
         self.user, self.password, self.tls, self.timeout = user, password, tls, timeout
+        register_secrets([password])  # whoever holds a credential keeps it out of texts
         self.ca_file = ca_file
 
     def _message(self, job: Job, r: Recipient) -> EmailMessage:

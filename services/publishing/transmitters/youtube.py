@@ -35,6 +35,7 @@ from services.publishing.transmitters.base import (
     Transmitter,
 )
 from services.publishing.transmitters.http import call, retry_after
+from shared.logging import register_secrets
 
 QUANTUM = 256 * 1024
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "uploadRateLimitExceeded"}
@@ -63,6 +64,7 @@ class YouTubeTransmitter(Transmitter):
             raise ValueError("YouTube upload chunks are multiples of 256 KiB")
         self.api = api_url.rstrip("/")
         self.token = token
+        register_secrets([token])
         self.store = store
         self.timeout = timeout
         self.chunk_size = chunk_size

@@ -34,6 +34,7 @@ from services.publishing.transmitters.base import (
     Transmitter,
 )
 from services.publishing.transmitters.http import call, retry_after
+from shared.logging import register_secrets
 
 TOKEN_CODES = {-216, -124}
 RATE_CODES = {-32}
@@ -51,6 +52,7 @@ class ZaloTransmitter(Transmitter):
     ) -> None:  # fmt: skip
         self.api = api_url.rstrip("/")
         self.token = token
+        register_secrets([token])
         self.store = store
         self.timeout = timeout
         self.cover_url = cover_url
