@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import eventlet
 from nameko.runners import ServiceRunner
@@ -56,6 +57,7 @@ def embedded_settings(settings: Settings) -> Settings:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Callable[[], str]] = {
         "signing_key": lambda: secrets.token_hex(32),
+        "rpc_signing_key": lambda: secrets.token_hex(32),
         "feedback_pii_key": lambda: Fernet.generate_key().decode(),
         "admin_password": lambda: secrets.token_urlsafe(12),
     }
@@ -65,6 +67,31 @@ def embedded_settings(settings: Settings) -> Settings:
         if hasattr(settings, name) and not getattr(settings, name)
     }
     return settings.model_copy(update=update) if update else settings
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def at_scale(settings: Settings) -> bool:
+    """More than one machine: a database server (not SQLite files) or a broker elsewhere."""
+    host = urlsplit(settings.amqp_uri).hostname or "localhost"
+    urls = [settings.database_url(s) for s in SERVICES]
+    return host not in LOCAL_HOSTS or any(not u.startswith("sqlite:") for u in urls)
+
+
+def check_start(settings: Settings, services: list[str]) -> None:
+    """Refuse, with one line naming the variable, what would leave the services open to anyone
+    who reaches RabbitMQ: its default guest account at scale, or no key to sign actors with."""
+    if at_scale(settings) and urlsplit(settings.amqp_uri).username in (None, "", "guest"):
+        raise SystemExit(
+            "loa: configuration error: LOA_AMQP_URI uses RabbitMQ's default guest account; at "
+            "scale give loa a RabbitMQ user of its own (amqp://loa:…@host/vhost)"
+        )
+    if not settings.rpc_signing_key:
+        raise SystemExit(
+            "loa: configuration error: LOA_RPC_SIGNING_KEY is required (the gateway signs who "
+            "acts on each call, the services trust no other actor)"
+        )
 
 
 def migrate(settings: Settings, services: list[str]) -> None:
@@ -89,6 +116,7 @@ def serve(settings: Settings, services: list[str]) -> None:
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
         raise SystemExit(f"loa: unknown service(s) {unknown}; choose from {list(SERVICES)}")
+    check_start(settings, services)
     try:
         prepare(settings, services)
     except KeyboardInterrupt:  # Ctrl-C while waiting for RabbitMQ or migrating: nothing runs yet

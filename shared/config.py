@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     signing_key: str | None = Field(
         None, description="Secret for signed download URLs; embedded start makes one in data_dir"
     )
+    rpc_signing_key: str | None = Field(
+        None,
+        description="Secret shared by the gateway and the services: the gateway signs who acts "
+        "on each RPC, the services trust no other actor; embedded start makes one in data_dir",
+    )
     admin_password: str | None = Field(
         None,
         description="Password of the first 'admin' account, created at start if missing (it "

@@ -65,6 +65,7 @@ def make_settings(tmp_path: Path, rabbit_config: dict):  # type: ignore[no-untyp
             "max_workers": 10,
             "log_format": "text",
             "signing_key": "test-signing-key",
+            "rpc_signing_key": "test-rpc-signing-key",
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -10,8 +10,9 @@
 #   loa-es-user         basic-auth, user loa + roles  -> ECK file realm
 #   loa-es-roles        roles.yml (es-roles.yml)      -> ECK roles
 #   loa-minio-env       config.env (root user/pass)   -> MinIO Tenant
-#   loa-secrets         LOA_SIGNING_KEY, LOA_DATABASE_URL_TEMPLATE, LOA_ELASTICSEARCH_URL,
-#                       LOA_S3_ACCESS_KEY, LOA_S3_SECRET_KEY, LOA_AMQP_URI  -> every loa pod
+#   loa-secrets         LOA_SIGNING_KEY, LOA_RPC_SIGNING_KEY, LOA_DATABASE_URL_TEMPLATE,
+#                       LOA_ELASTICSEARCH_URL, LOA_S3_ACCESS_KEY, LOA_S3_SECRET_KEY,
+#                       LOA_AMQP_URI                                     -> every loa pod
 #   loa-keda-rabbitmq   host (management API URL)     -> KEDA TriggerAuthentication
 # LOA_AMQP_URI and loa-keda-rabbitmq need the RabbitMQ operator's Secret loa-rabbitmq-default-user:
 # the script waits for it (up to 10 minutes) once the RabbitmqCluster is applied.
@@ -63,6 +64,7 @@ if ! exists loa-secrets || ! exists loa-keda-rabbitmq; then
         s3_pass="$(sed -n 's/^export MINIO_ROOT_PASSWORD=//p' <<<"$minio_env")"
         "${K[@]}" create secret generic loa-secrets \
             --from-literal=LOA_SIGNING_KEY="$(rand)" \
+            --from-literal=LOA_RPC_SIGNING_KEY="$(rand)" \
             --from-literal=LOA_AMQP_URI="amqp://$(enc "$rmq_user"):$(enc "$rmq_pass")@loa-rabbitmq:5672/" \
             --from-literal=LOA_DATABASE_URL_TEMPLATE="postgresql+psycopg2://loa:$(get loa-pg-credentials password)@loa-pg-rw:5432/loa_{service}" \
             --from-literal=LOA_ELASTICSEARCH_URL="http://loa:$(get loa-es-user password)@loa-es-es-http:9200" \
@@ -75,5 +77,10 @@ if ! exists loa-secrets || ! exists loa-keda-rabbitmq; then
             --from-literal=host="http://$(enc "$rmq_user"):$(enc "$rmq_pass")@loa-rabbitmq:15672/"
         label loa-keda-rabbitmq
     fi
+fi
+# loa-secrets made before the services verified signed actors: add the key they now need.
+if exists loa-secrets && [ -z "$(get loa-secrets LOA_RPC_SIGNING_KEY 2>/dev/null)" ]; then
+    "${K[@]}" patch secret loa-secrets --type=merge \
+        -p "{\"stringData\":{\"LOA_RPC_SIGNING_KEY\":\"$(rand)\"}}" >/dev/null
 fi
 echo "secrets present in $NS: $("${K[@]}" get secret -l app.kubernetes.io/part-of=loa -o name | tr '\n' ' ')"

@@ -23,6 +23,7 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from shared.actor import account_actor, carrying, sign_actor
 from shared.config import Settings
 from shared.errors import BadRequest, LoaError, PayloadTooLarge, Unavailable
 from shared.logging import correlation_id, redact_url
@@ -153,18 +154,42 @@ def streams_body(spec: RouteSpec) -> bool:
 
 
 class Services:
-    """RPC to the other services with a deadline: a service that does not answer is a 503."""
+    """RPC to the other services with a deadline: a service that does not answer is a 503.
 
-    def __init__(self, proxies: dict[str, Any], timeout: float = 15.0) -> None:
+    Each call made for a signed-in account carries its identity signed for that call
+    (shared/actor.py): the services believe no other actor."""
+
+    def __init__(
+        self,
+        proxies: dict[str, Any],
+        timeout: float = 15.0,
+        *,
+        signing_key: str | None = None,
+        acting: Callable[[], Any] | None = None,
+    ) -> None:
         self._proxies = proxies
         self.timeout = timeout
+        self._signing_key = signing_key or ""
+        self._acting = acting
+        """The signed-in account of the request, asked at each call (the guard sets it after
+        this object is made)."""
+
+    def _token(self, service: str, method: str, args: Any, kwargs: Any) -> str | None:
+        user = self._acting() if self._acting is not None else None
+        if user is None:
+            return None
+        actor = account_actor(user)
+        return sign_actor(self._signing_key, actor, service, method, args, kwargs)
 
     def call(
         self, service: str, method: str, *args: Any, timeout: float | None = None, **kwargs: Any
     ) -> Any:
         proxy = self._proxies[service]
+        method_proxy = getattr(proxy, method)
+        token = self._token(service, method, args, kwargs)
         try:
-            reply = getattr(proxy, method).call_async(*args, **kwargs)
+            with carrying(method_proxy.worker_ctx.data, token):
+                reply = method_proxy.call_async(*args, **kwargs)
         except BROKER_GONE as exc:  # the request could not even be sent: a 503, not a bug
             log.warning("RPC %s.%s not sent, the broker is unreachable: %s", service, method, exc)
             raise Unavailable(

@@ -57,9 +57,12 @@ class GatewayService:
                 "feedback": self.feedback_rpc,
                 "search": self.search_rpc,
                 "gateway": self.gateway_rpc,
-            }
+            },
+            signing_key=self.settings.rpc_signing_key,
+            acting=lambda: ctx.user,  # each call signs the account the guard found
         )
-        return RequestContext(request, services, self.settings, self.store, self.db, params)
+        ctx = RequestContext(request, services, self.settings, self.store, self.db, params)
+        return ctx
 
     @edge_http  # services/gateway/server.py: deadlines, body limits, HTTP slots, /livez
     def everything(self, request: Request) -> Response:

@@ -3,6 +3,7 @@ gateway, with its detail and field, not an opaque RemoteError."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import ReplyListener, Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.rpc import RpcProxy as _NamekoRpcProxy
 
-from shared.errors import ALL_ERRORS, LoaError, Unavailable
+from shared.actor import ACTOR_PARAM, CONTEXT_KEY, consistent, verify_actor
+from shared.errors import ALL_ERRORS, Forbidden, LoaError, Unavailable
 
 for _cls in ALL_ERRORS:
     deserialize_to_instance(_cls)
@@ -134,9 +136,64 @@ class _RpcConsumer(RpcConsumer):
 
 
 class ResilientRpc(Rpc):
-    """The RPC entrypoint every loa service uses (`from shared.runtime.rpc import rpc`)."""
+    """The RPC entrypoint every loa service uses (`from shared.runtime.rpc import rpc`).
+
+    It is also where a service decides whom it acts for: a method with an `actor` parameter runs
+    only when the call carries the gateway's signature of that actor for this very call
+    (shared/actor.py); the method then receives the signed actor. Anyone can reach the broker,
+    only the gateway (and the services, which share LOA_RPC_SIGNING_KEY) can sign."""
 
     rpc_consumer = _RpcConsumer()
+    _signature: inspect.Signature | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        method = getattr(self.container.service_cls, self.method_name)
+        sig = inspect.signature(method)
+        self._signature = sig if ACTOR_PARAM in sig.parameters else None
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        if self._signature is not None and isinstance(body, dict):
+            body = {**body, **self._vouched(body.get("args"), body.get("kwargs"), message)}
+        super().handle_message(body, message)
+
+    def _vouched(self, args: Any, kwargs: Any, message: Any) -> dict[str, Any]:
+        """The call's arguments with the actor the signature vouches for; Forbidden if an actor is
+        given without a valid signature of it for this call. No actor given (a citizen's call
+        whose actor is optional): nothing to vouch for."""
+        assert self._signature is not None
+        try:
+            bound = self._signature.bind(None, *(args or ()), **(kwargs or {}))
+        except TypeError:
+            return {}  # nameko's own check answers IncorrectSignature
+        given = bound.arguments.get(ACTOR_PARAM)
+        if given is None:
+            return {}
+        from shared.runtime.config import settings_of  # imports this module
+
+        signed = verify_actor(
+            settings_of(self.container.config).rpc_signing_key or "",
+            (message.headers or {}).get(f"{self.header_prefix}.{CONTEXT_KEY}"),
+            self.container.service_name,
+            self.method_name,
+            args or [],
+            kwargs or {},
+        )
+        if not consistent(given, signed):
+            raise Forbidden(
+                f"Người thực hiện không khớp chữ ký / {self.container.service_name}."
+                f"{self.method_name}: the actor argument differs from the signed actor",
+                ACTOR_PARAM,
+            )
+        bound.arguments[ACTOR_PARAM] = signed
+        return {"args": list(bound.args[1:]), "kwargs": bound.kwargs}
+
+    def unpack_message_headers(self, message: Any) -> dict[str, Any]:
+        """Context data without the signed actor: it was for this call only, and must not ride
+        along on the calls this worker makes."""
+        data: dict[str, Any] = super().unpack_message_headers(message)
+        data.pop(CONTEXT_KEY, None)
+        return data
 
     def handle_result(
         self, message: Any, worker_ctx: Any, result: Any, exc_info: Any

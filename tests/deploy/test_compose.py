@@ -139,6 +139,7 @@ def test_env_example_has_no_secret_values() -> None:
         "MINIO_ROOT_PASSWORD",
         "ELASTIC_PASSWORD",
         "LOA_SIGNING_KEY",
+        "LOA_RPC_SIGNING_KEY",
     ):
         assert values[key] == "", f"{key} must be empty in .env.example"
     referenced = set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / "docker-compose.yml").read_text()))

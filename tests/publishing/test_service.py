@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from kombu import Connection
-from nameko.standalone.rpc import ServiceRpcProxy
 
+from services.gateway.auth.testing import signed_rpc
 from services.publishing.service import PublishingService
 from shared.errors import InvalidInput
 from shared.events.envelope import Envelope
@@ -39,7 +39,7 @@ def _emit(settings: Any, event_type: str, payload: dict[str, Any]) -> None:
 
 
 def test_write_approve_schedule_and_the_timer_publishes(running: Any) -> None:
-    with ServiceRpcProxy("publishing", nameko_config(running)) as rpc:
+    with signed_rpc("publishing", running) as rpc:
         item = rpc.create_item({"kind": "article", "title": "Cổng dịch vụ công",
                                 "body": "<p>Nội dung</p>", "plan_task": 1}, EDITOR)  # fmt: skip
         rpc.transition(item["id"], "submit", EDITOR)
@@ -58,7 +58,7 @@ def test_write_approve_schedule_and_the_timer_publishes(running: Any) -> None:
 def test_video_post_waits_for_media_events(running: Any) -> None:
     _emit(running, "media.asset_uploaded", {"asset_id": "v1", "title": "Clip", "filename": "a.mp4",
           "size": 10, "sha256": "0" * 64})  # fmt: skip
-    with ServiceRpcProxy("publishing", nameko_config(running)) as rpc:
+    with signed_rpc("publishing", running) as rpc:
 
         def create() -> Any:
             try:

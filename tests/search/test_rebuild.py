@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from kombu import Connection
-from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import delete, update
 
 from services.feedback.service import FeedbackService
+from services.gateway.auth.testing import signed_rpc
 from services.media.domain import export as media_export
 from services.media.domain import library
 from services.media.models import assets
@@ -92,7 +92,7 @@ class Stack:
         self.containers.pop(name).stop()
 
     def rpc(self, service: str, timeout: float | None = 30) -> Any:
-        return ServiceRpcProxy(service, self.config, timeout=timeout)
+        return signed_rpc(service, self.settings, timeout=timeout)  # actors signed
 
 
 @pytest.fixture

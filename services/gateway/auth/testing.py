@@ -4,11 +4,15 @@ database (already migrated by the suite's stack), so a test can call the API as 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import select
 
 from services.gateway.auth import accounts
 from services.gateway.models import metadata, users
+from shared.actor import carrying, sign_actor
 from shared.config import Settings
 from shared.runtime.resources import database_for
 
@@ -37,3 +41,41 @@ def issue_token(
 def bearer(settings: Settings, role: str, unit_id: str | None = None) -> dict[str, str]:
     """Authorization header of a token for this role."""
     return {"Authorization": "Bearer " + issue_token(settings, role, unit_id)}
+
+
+class SignedRpc:
+    """A standalone RPC proxy whose calls carry their actor signed as the gateway signs it
+    (shared/actor.py): the services refuse an actor that is not. The actor of a call is its
+    `actor` keyword argument, else its last positional dict with a role."""
+
+    def __init__(self, proxy: Any, service: str, key: str) -> None:
+        self._proxy = proxy
+        self._service = service
+        self._key = key
+
+    def __getattr__(self, method: str) -> Any:
+        method_proxy = getattr(self._proxy, method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            actor = kwargs.get("actor") or next(
+                (a for a in reversed(args) if isinstance(a, dict) and "role" in a), None
+            )
+            token = None
+            if actor is not None:
+                token = sign_actor(self._key, actor, self._service, method, args, kwargs)
+            with carrying(method_proxy.worker_ctx.data, token):
+                reply = method_proxy.call_async(*args, **kwargs)
+            return reply.result()
+
+        return call
+
+
+@contextmanager
+def signed_rpc(service: str, settings: Settings, **options: Any) -> Iterator[SignedRpc]:
+    """nameko's ServiceRpcProxy to `service`, signing each call's actor with the settings' key."""
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    from shared.runtime.config import nameko_config
+
+    with ServiceRpcProxy(service, nameko_config(settings), **options) as proxy:
+        yield SignedRpc(proxy, service, settings.rpc_signing_key or "")
