@@ -47,6 +47,10 @@ class ChannelSettings(BaseSettings):
     )
     smtp_from: str = "Ban tin Hanh chinh cong <bantin@loa.example>"
     portal_url: str | None = Field(None, description="Public base URL of item pages")
+    allow_self_approval: bool = Field(
+        False,
+        description="Let a publisher approve an item they wrote or edited (a one-person center)",
+    )
     attention_after: int = Field(3, ge=1, description="Permanent failures before 'needs attention'")
     lease_s: float = Field(30.0, gt=0, description="How long a claimed delivery stays claimed")
     http_timeout_s: float = Field(20.0, gt=0)

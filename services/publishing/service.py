@@ -161,7 +161,7 @@ class PublishingService:
             return _out(
                 items.transition(
                     s, item_id, action, _parse(items.Actor, actor, "actor"), self.db.record_event,
-                    note,
+                    note, self.scheduling.cfg.allow_self_approval,
                 )
             )  # fmt: skip
 

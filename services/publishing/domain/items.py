@@ -269,6 +269,21 @@ _ACTIONS: dict[str, tuple[frozenset[str], str, frozenset[str]]] = {
 }
 
 
+AUTHORING = ("create", "edit", "correct", "attach")
+"""History actions that put words in an item: whoever did one of them is one of its authors."""
+
+
+def authors(session: Session, item_id: str, created_by: str) -> set[str]:
+    """Everyone who wrote any of the item: its creator and whoever edited, corrected it or
+    attached its document."""
+    rows = session.execute(
+        select(transitions.c.actor)
+        .where(transitions.c.item_id == item_id, transitions.c.action.in_(AUTHORING))
+        .distinct()
+    )
+    return {created_by, *(r.actor for r in rows)}
+
+
 def transition(
     session: Session,
     item_id: str,
@@ -276,7 +291,11 @@ def transition(
     actor: Actor,
     record_event: RecordEvent,
     note: str = "",
+    allow_self_approval: bool = False,
 ) -> dict[str, Any]:
+    """Move an item through its workflow. Approval is a second pair of eyes: one of the item's
+    authors cannot approve it unless LOA_PUB_ALLOW_SELF_APPROVAL says the center has one
+    person for both (a publisher may still reject or withdraw their own item)."""
     if action not in _ACTIONS:
         raise InvalidInput(
             f"action: không có thao tác '{action}' / unknown action; known: "
@@ -291,6 +310,17 @@ def transition(
             f"status: không thể '{action}' bài ở trạng thái '{row['status']}' / cannot {action} "
             f"an item that is {row['status']} (allowed from: {', '.join(sorted(allowed_from))})",
             "status",
+        )
+    if (
+        action == "approve"
+        and not allow_self_approval
+        and actor.user in authors(session, item_id, row["created_by"])
+    ):
+        raise Forbidden(
+            "Không thể tự duyệt bài mình viết hoặc sửa; cần một người duyệt khác / you cannot "
+            "approve an item you wrote or edited: another publisher must approve it "
+            "(LOA_PUB_ALLOW_SELF_APPROVAL=true allows it in a one-person center)",
+            "actor",
         )
     note = nfc(note)
     if action == "withdraw" and not note:
