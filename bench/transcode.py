@@ -133,7 +133,8 @@ class Loa:
         self, root: Path, amqp: str, workers: int, threads: int, profile_names: str
     ) -> None:
         self.settings = Settings(
-            data_dir=root, amqp_uri=amqp, log_level="WARNING", signing_key="bench"
+            data_dir=root, amqp_uri=amqp, log_level="WARNING", signing_key="bench",
+            rpc_signing_key="bench",
         )  # type: ignore[call-arg]
         root.mkdir(parents=True, exist_ok=True)
         upgrade("media", self.settings.database_url("media"))
@@ -154,11 +155,15 @@ class Loa:
         self.db = database_for(self.settings, "media", metadata)
 
     def upload(self, clip: Path) -> str:
-        with ServiceRpcProxy("media", self.config) as media:
-            up = media.upload_create(clip.stat().st_size, {"filename": clip.name}, True)
+        from services.gateway.auth.testing import signed_rpc
+
+        bench = {"sub": "bench", "role": "editor"}  # media takes only signed actors
+        with signed_rpc("media", self.settings) as media:
+            size = clip.stat().st_size
+            up = media.upload_create(size, {"filename": clip.name}, True, actor=bench)
             with clip.open("rb") as f:
-                self.store.put(up["storage_key"], f, size=clip.stat().st_size)
-            media.upload_stored(up["id"])
+                self.store.put(up["storage_key"], f, size=size)
+            media.upload_stored(up["id"], actor=bench)
         return str(up["id"])
 
     def wait_asset(self, upload_id: str) -> str:

@@ -43,6 +43,9 @@ uploads = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("asset_id", String(64), nullable=True),
     Column("reason", Text, nullable=True),
+    # the account that created it (its id); only it writes to the upload. NULL: made before
+    # uploads had owners.
+    Column("owner", String(64), nullable=True),
 )
 
 assets = Table(

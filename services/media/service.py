@@ -89,9 +89,10 @@ class MediaService:
 
     @rpc
     def upload_create(
-        self, length: int, meta: dict[str, str], direct: bool = False
+        self, length: int, meta: dict[str, str], direct: bool = False, *, actor: dict[str, Any]
     ) -> dict[str, Any]:
-        """direct: the caller stores the whole file with one put (form upload), no multipart."""
+        """direct: the caller stores the whole file with one put (form upload), no multipart.
+        The upload is the actor's: only that account writes to it (uploads.check_owner)."""
         s = self.media_settings
         extras.options_from_meta(meta)  # a wrong logo or flag is a 422 now, not a surprise later
         details.from_meta(meta)
@@ -110,6 +111,7 @@ class MediaService:
                 expiry_s=s.upload_expiry_s,
                 multipart_id=multipart_id,
                 upload_id=upload_id,
+                owner=uploads.owner_of(actor),
             )
             if length == 0:
                 upload = uploads.mark_received(session, upload_id)
@@ -117,13 +119,19 @@ class MediaService:
         return upload
 
     @rpc
-    def upload_get(self, upload_id: str) -> dict[str, Any]:
+    def upload_get(self, upload_id: str, actor: dict[str, Any] | None = None) -> dict[str, Any]:
+        """With an actor (the API): only its owner, or an admin, sees the upload."""
         with self.db.session() as session:
+            if actor is not None:
+                uploads.check_owner(session, upload_id, actor, overseen=True)
             return uploads.get(session, upload_id)
 
     @rpc
-    def upload_begin_patch(self, upload_id: str, offset: int) -> dict[str, Any]:
+    def upload_begin_patch(
+        self, upload_id: str, offset: int, *, actor: dict[str, Any]
+    ) -> dict[str, Any]:
         with self.db.session() as session:
+            uploads.check_owner(session, upload_id, actor)
             return uploads.begin_patch(session, upload_id, offset)
 
     @rpc
@@ -145,8 +153,11 @@ class MediaService:
         tail_key: str | None,
         tail_size: int,
         new_offset: int,
+        *,
+        actor: dict[str, Any],
     ) -> dict[str, Any]:
         with self.db.session() as session:
+            uploads.check_owner(session, upload_id, actor)
             upload, replaced = uploads.commit_patch(
                 session,
                 upload_id,
@@ -163,14 +174,18 @@ class MediaService:
         return upload
 
     @rpc
-    def upload_stored(self, upload_id: str) -> dict[str, Any]:
+    def upload_stored(self, upload_id: str, *, actor: dict[str, Any]) -> dict[str, Any]:
         with self.db.session() as session:
+            uploads.check_owner(session, upload_id, actor)
             upload = uploads.mark_received(session, upload_id)
             self.db.record_event(session, "media.upload_completed", {"upload_id": upload_id})
         return upload
 
     @rpc
-    def upload_terminate(self, upload_id: str) -> None:
+    def upload_terminate(self, upload_id: str, *, actor: dict[str, Any]) -> None:
+        """Its owner cancels an upload; an admin may cancel anyone's."""
+        with self.db.session() as session:
+            uploads.check_owner(session, upload_id, actor, overseen=True)
         self.pipeline.end_upload(upload_id, "terminated")
 
     @timer(interval=60)

@@ -21,8 +21,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
+from services.gateway.auth import require
 from services.gateway.auth.policy import MEDIA_WRITE
 from services.gateway.http import RequestContext, json_response, problem_response, route
+from shared.actor import account_actor
 from shared.errors import BadRequest, Conflict, LoaError, NotFound, PayloadTooLarge
 from shared.runtime.rpc import as_loa_error
 from shared.storage.base import MIN_PART_SIZE
@@ -273,6 +275,7 @@ def _receive(ctx: RequestContext, upload: dict[str, Any], lease: str) -> Respons
         tail_key,
         tail_size,
         offset + received,
+        actor=uploader(ctx),
     )
     return _empty(204, _offset_headers(stored))
 
@@ -295,8 +298,13 @@ def _config(ctx: RequestContext) -> dict[str, Any]:
     return _CONFIG
 
 
+def uploader(ctx: RequestContext) -> dict[str, Any]:
+    """The signed-in account: an upload is its creator's (media checks it on every call)."""
+    return account_actor(require(ctx))
+
+
 def _get_upload(ctx: RequestContext, upload_id: str) -> dict[str, Any]:
-    upload = ctx.services.call("media", "upload_get", upload_id)
+    upload = ctx.services.call("media", "upload_get", upload_id, uploader(ctx))
     if upload["state"] in ("expired", "terminated"):
         raise Gone(f"the upload is {upload['state']}; start a new one", "upload_id")
     return dict(upload)
@@ -344,13 +352,15 @@ def tus_create(ctx: RequestContext) -> Response:
             raise BadRequest("Upload-Defer-Length is not supported; send Upload-Length")
         length = _int_header(ctx, "Upload-Length")
         meta = parse_metadata(ctx.request.headers.get("Upload-Metadata"))
-        upload = ctx.services.call("media", "upload_create", length, meta)
+        upload = ctx.services.call("media", "upload_create", length, meta, actor=uploader(ctx))
         # from LOA_PUBLIC_URL, never from the request's Host header (which a client forges)
         location = f"{ctx.settings.public_url.rstrip('/')}/api/media/uploads/{upload['id']}"
         headers = {"Location": location, **_offset_headers(upload)}
         has_body = (ctx.request.content_length or 0) > 0
         if has_body and (ctx.request.mimetype or "") == OCTETS:
-            begin = ctx.services.call("media", "upload_begin_patch", upload["id"], 0)
+            begin = ctx.services.call(
+                "media", "upload_begin_patch", upload["id"], 0, actor=uploader(ctx)
+            )
             patched = _receive(ctx, begin["upload"], begin["lease"])
             headers["Upload-Offset"] = patched.headers["Upload-Offset"]
         return _empty(201, headers)
@@ -386,7 +396,9 @@ def tus_patch(ctx: RequestContext, upload_id: str) -> Response:
             raise UnsupportedContentType(f"Content-Type must be {OCTETS}", "Content-Type")
         offset = _int_header(ctx, "Upload-Offset")
         _checksum(ctx)  # a malformed header is a 400 before any byte is read
-        begin = ctx.services.call("media", "upload_begin_patch", upload_id, offset)
+        begin = ctx.services.call(
+            "media", "upload_begin_patch", upload_id, offset, actor=uploader(ctx)
+        )
         result, upload = begin["result"], begin["upload"]
         if result == "gone":
             raise Gone(f"the upload is {upload['state']}; start a new one", "upload_id")
@@ -411,7 +423,7 @@ def tus_patch(ctx: RequestContext, upload_id: str) -> Response:
 def tus_delete(ctx: RequestContext, upload_id: str) -> Response:
     def delete() -> Response:
         _get_upload(ctx, upload_id)
-        ctx.services.call("media", "upload_terminate", upload_id)
+        ctx.services.call("media", "upload_terminate", upload_id, actor=uploader(ctx))
         return _empty(204)
 
     return _tus(ctx, delete)
@@ -435,7 +447,9 @@ class UploadStatus(BaseModel):
     response_model=UploadStatus,
 )
 def upload_status(ctx: RequestContext, upload_id: str) -> Any:
-    return UploadStatus.model_validate(ctx.services.call("media", "upload_get", upload_id))
+    return UploadStatus.model_validate(
+        ctx.services.call("media", "upload_get", upload_id, uploader(ctx))
+    )
 
 
 @route(
@@ -469,7 +483,7 @@ def form_upload(ctx: RequestContext) -> Any:
     for name in ("title", "description", "tags", "unit_id", "logo", "burn_subtitles"):
         if req.form.get(name):
             meta[name] = req.form[name]
-    upload = ctx.services.call("media", "upload_create", size, meta, True)
+    upload = ctx.services.call("media", "upload_create", size, meta, True, actor=uploader(ctx))
     if size:
         ctx.store.put(
             upload["storage_key"],
@@ -477,7 +491,7 @@ def form_upload(ctx: RequestContext) -> Any:
             size=size,
             content_type=meta["filetype"] or "application/octet-stream",
         )
-        upload = ctx.services.call("media", "upload_stored", upload["id"])
+        upload = ctx.services.call("media", "upload_stored", upload["id"], actor=uploader(ctx))
     return 202, UploadStatus.model_validate(upload)
 
 

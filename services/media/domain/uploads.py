@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.media.models import uploads
-from shared.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from shared.ids import new_id
 
 LEASE_S = 120
@@ -88,6 +88,7 @@ def create(
     expiry_s: int,
     multipart_id: str | None,
     upload_id: str | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     if length < 0:
         raise InvalidInput("Upload-Length must be 0 or more", "Upload-Length")
@@ -113,9 +114,38 @@ def create(
             tail_size=0,
             created_at=created,
             expires_at=created + timedelta(seconds=expiry_s),
+            owner=owner,
         )
     )
     return get(session, upload_id)
+
+
+OVERSEERS = frozenset({"admin"})
+"""Roles that may look at and cancel anyone's upload (never write into it)."""
+
+
+def owner_of(actor: dict[str, Any]) -> str:
+    """The account an actor is (its id: a username can be renamed, an id cannot)."""
+    owner = str(actor.get("sub") or "")
+    if not owner:
+        raise Forbidden("Không rõ người tải lên / the actor has no account id", "actor")
+    return owner
+
+
+def check_owner(
+    session: Session, upload_id: str, actor: dict[str, Any], *, overseen: bool = False
+) -> None:
+    """An upload is its creator's: another account may not write to it, nor (unless overseen
+    and an admin: reading its state, cancelling it) touch it at all. Uploads made before owners
+    were recorded (owner NULL) stay open to any caller, until they expire."""
+    row = _row(session, upload_id)
+    if row.owner is None or row.owner == owner_of(actor):
+        return
+    if overseen and actor.get("role") in OVERSEERS:
+        return
+    raise Forbidden(
+        "Lượt tải lên này của người khác / this upload belongs to another account", "upload_id"
+    )
 
 
 def storage_key(upload_id: str) -> str:
