@@ -101,7 +101,8 @@ def fb_extra(servers: tuple[Recorder, Recorder, Recorder]) -> dict[str, Any]:
     # Both names: the setting before the fix (a prefix) and after it (a list of origins).
     return {
         "feedback_recording_url_prefix": allowed.origin,
-        "feedback_recording_origins": allowed.origin,
+        # The address itself (explicit: reached), and a name that resolves to it (refused).
+        "feedback_recording_origins": f"{allowed.origin},http://localhost:{allowed.port}",
         "feedback_recording_max_bytes": 100_000,
     }
 
@@ -136,10 +137,19 @@ def test_only_listed_origins_are_fetched(
     assert good.status_code == 200, good.text
     done = tick(stack)["recordings"]
     assert done["stored"] == 1, (done, accepted)
+    assert "name for loopback" in accepted  # a listed origin: refused only once resolved
     assert internal.hits == [], f"internal server reached: {internal.hits}"
     assert other.hits == [], f"unlisted host reached: {other.hits}"
     assert allowed.hits.count("/rec/good.mp3") == 1
     assert "/rec/d.mp3" not in allowed.hits, "a name resolving to loopback was fetched"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.settings.database_url("feedback"))
+    with engine.connect() as conn:
+        errors = dict(conn.execute(text("SELECT call_id, last_error FROM call_recordings")).all())
+    engine.dispose()
+    loopback = list(bypasses).index("name for loopback")
+    assert "private, loopback or link-local" in errors[f"C-{loopback}"], errors
 
 
 def test_the_origins_are_required_once_the_hotline_is_configured(
