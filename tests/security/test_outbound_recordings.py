@@ -25,6 +25,7 @@ from tests.feedback.conftest import (  # noqa: F401 - fixtures
 )
 from tests.feedback.test_channels import call_event, hotline
 from tests.feedback.test_mailbox import tick
+from tests.security.test_outbound_tls import pki  # noqa: F401 - fixture
 
 AUDIO = b"ID3" + bytes(range(256)) * 8
 
@@ -170,3 +171,29 @@ def test_the_origins_are_required_once_the_hotline_is_configured(
         assert str(err.value).startswith("LOA_FEEDBACK_RECORDING_ORIGINS"), err.value
     monkeypatch.setenv("LOA_FEEDBACK_RECORDING_ORIGINS", "https://pbx.example, http://10.0.0.5:8080")
     assert load_settings().recording_origins == ("https://pbx.example:443", "http://10.0.0.5:8080")
+
+
+def test_https_recordings_are_verified_against_the_ca_setting(pki: Any) -> None:  # noqa: F811
+    """The fetch over TLS: the certificate checked against LOA_TLS_CA_FILE (and the host), the
+    connection made to the address that was checked."""
+    import ssl
+
+    from services.feedback.adapters.recording_fetch import FetchFailed, open_recording
+
+    server = Recorder("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert, pki.key)
+    server.http.socket = context.wrap_socket(server.http.socket, server_side=True)
+    origin = f"https://127.0.0.1:{server.port}"
+    try:
+        rec = open_recording(f"{origin}/rec/ok.mp3", 100_000, [origin], ca_file=str(pki.ca))
+        try:
+            assert b"".join(rec.chunks) == AUDIO
+        finally:
+            rec.close()
+        with pytest.raises(FetchFailed) as err:
+            open_recording(f"{origin}/rec/again.mp3", 100_000, [origin])
+        assert err.value.retry is True  # an unverified server: tried again, never read
+    finally:
+        server.close()
+    assert server.hits == ["/rec/ok.mp3"]
