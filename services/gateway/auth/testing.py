@@ -53,21 +53,30 @@ class SignedRpc:
         self._service = service
         self._key = key
 
-    def __getattr__(self, method: str) -> Any:
-        method_proxy = getattr(self._proxy, method)
+    def __getattr__(self, method: str) -> _SignedMethod:
+        return _SignedMethod(getattr(self._proxy, method), self._service, method, self._key)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            actor = kwargs.get("actor") or next(
-                (a for a in reversed(args) if isinstance(a, dict) and "role" in a), None
-            )
-            token = None
-            if actor is not None:
-                token = sign_actor(self._key, actor, self._service, method, args, kwargs)
-            with carrying(method_proxy.worker_ctx.data, token):
-                reply = method_proxy.call_async(*args, **kwargs)
-            return reply.result()
 
-        return call
+class _SignedMethod:
+    """One method of a SignedRpc: called, or call_async like nameko's own."""
+
+    def __init__(self, method_proxy: Any, service: str, method: str, key: str) -> None:
+        self._method_proxy = method_proxy
+        self._where = (service, method)
+        self._key = key
+
+    def call_async(self, *args: Any, **kwargs: Any) -> Any:
+        actor = kwargs.get("actor") or next(
+            (a for a in reversed(args) if isinstance(a, dict) and "role" in a), None
+        )
+        token = None
+        if actor is not None:
+            token = sign_actor(self._key, actor, *self._where, args, kwargs)
+        with carrying(self._method_proxy.worker_ctx.data, token):
+            return self._method_proxy.call_async(*args, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.call_async(*args, **kwargs).result()
 
 
 @contextmanager
