@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -219,35 +218,53 @@ def test_smtp_server_without_starttls_never_gets_the_password(
 
 
 # --- FTPS drops --------------------------------------------------------------------------------
+FTPS_SERVER = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+
+port, root, cert, key, password, logins = sys.argv[1:]
+
+
+class Handler(TLS_FTPHandler):
+    certfile, keyfile = cert, key
+    tls_control_required = tls_data_required = True
+
+    def on_login(self, username):
+        with open(logins, "a") as f:
+            f.write(username + "\\n")
+
+
+authorizer = DummyAuthorizer()
+authorizer.add_user("press", password, root, perm="elradfmwMT")
+Handler.authorizer = authorizer
+FTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+"""
+
+
 @pytest.fixture
 def ftps(pki: Pki, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """pyftpdlib with explicit TLS required on control and data connections, user press."""
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import TLS_FTPHandler
-    from pyftpdlib.servers import FTPServer
+    """pyftpdlib in its own process, explicit TLS required on control and data, user press;
+    each login is written to a file."""
+    import subprocess
+    import sys
 
-    root = tmp_path / "drop"
+    from tests.publishing.conftest import _wait_port
+
+    root, logins = tmp_path / "drop", tmp_path / "logins"
     root.mkdir()
-    logins: list[str] = []
-    authorizer = DummyAuthorizer()
-    authorizer.add_user("press", PASSWORD, str(root), perm="elradfmwMT")
-
-    class Handler(TLS_FTPHandler):
-        certfile = str(pki.cert)
-        keyfile = str(pki.key)
-        tls_control_required = True
-        tls_data_required = True
-
-        def on_login(self, username: str) -> None:
-            logins.append(username)
-
-    Handler.authorizer = authorizer
+    logins.write_text("")
     port = free_port()
-    server = FTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
-    thread.start()
-    yield {"port": port, "root": root, "logins": logins}
-    server.close_all()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FTPS_SERVER, str(port), str(root), str(pki.cert), str(pki.key),
+         PASSWORD, str(logins)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _wait_port(port, proc, "FTPS server")
+    yield {"port": port, "root": root, "logins": lambda: logins.read_text().split()}
+    proc.terminate()
+    proc.wait(5)
 
 
 DROP = [RenderedFile("tin.xml", "application/xml", text="<nitf>tin</nitf>")]
@@ -258,13 +275,13 @@ def test_press_drop_over_verified_ftps(ftps: dict[str, Any], pki: Pki, tmp_path:
     drop = FileDropTransmitter("press", target, None, timeout=10, ca_file=str(pki.ca))
     drop.send(_job(DROP))
     assert (ftps["root"] / "bao" / "tin.xml").read_text() == "<nitf>tin</nitf>"
-    assert ftps["logins"] == ["press"]
+    assert ftps["logins"]() == ["press"]
 
     unverified = FileDropTransmitter("press", target, None, timeout=10)
     with pytest.raises((PermanentError, TransientError)) as err:
         unverified.send(_job(DROP))
     assert "certificate" in err.value.reason.lower(), err.value.reason
-    assert ftps["logins"] == ["press"]  # no second login without a verified server
+    assert ftps["logins"]() == ["press"]  # no second login without a verified server
 
 
 def test_plain_ftp_is_refused_unless_allowed() -> None:
@@ -272,3 +289,30 @@ def test_plain_ftp_is_refused_unless_allowed() -> None:
         FileDropTransmitter("press", f"ftp://press:{PASSWORD}@localhost:21/x", None)
     assert "ftpes://" in str(err.value) and "LOA_PUB_ALLOW_PLAIN_FTP" in str(err.value)
     FileDropTransmitter("press", "ftp://press:x@localhost:21/x", None, allow_plain_ftp=True)
+
+
+def test_implicit_tls_smtps_is_verified_too(pki: Pki) -> None:
+    """smtps (TLS from the first byte): the same certificate check, then the login."""
+    box = Smtp(free_port())
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        box.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=data.password.decode() == PASSWORD)
+
+    controller = Controller(
+        _Handler(box), hostname="127.0.0.1", port=box.port, authenticator=authenticate,
+        auth_required=True, auth_require_tls=False, ssl_context=pki.server_context(),
+        ready_timeout=10.0,
+    )  # fmt: skip
+    controller.start()
+    try:
+        with pytest.raises(PermanentError) as err:
+            _bulletin(box.port, None, tls="smtps").send(_job(BULLETIN))
+        assert "certificate" in err.value.reason.lower() and box.logins == []
+        assert _bulletin(box.port, pki.ca, tls="smtps").send(_job(BULLETIN)).remote_id
+        relay = EmailSender(f"smtps://bulletin:{PASSWORD}@localhost:{box.port}",
+                            "gopy@loa.example", timeout=10, ca_file=str(pki.ca))  # fmt: skip
+        relay.send_reply("dan@example.vn", "Đã nhận", "", [])
+    finally:
+        controller.stop()
+    assert box.logins == [("bulletin", PASSWORD)] * 2 and len(box.messages) == 2
