@@ -148,7 +148,7 @@ class FileDropTransmitter(Transmitter):
             ftp.storbinary(f"STOR {temp}", io.BytesIO(data))
             ftp.rename(temp, f.name)
         path = "/".join(p for p in (self.folder, files[-1].name) if p)
-        return SendResult(remote_id=path, url=f"ftp://{self.host}/{path}")
+        return SendResult(remote_id=path, url=f"{self.scheme}://{self.host}/{path}")
 
     def _ftp_find(self, ftp: ftplib.FTP, files: list[RenderedFile]) -> SendResult | None:
         for f in files:
