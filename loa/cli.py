@@ -1,4 +1,4 @@
-"""The `loa` command: start, serve, migrate, relay, events dlq, search rebuild, config."""
+"""The `loa` command: start, serve, migrate, relay, events dlq, search rebuild, keys, config."""
 
 from __future__ import annotations
 
@@ -127,6 +127,47 @@ def _cmd_search(args: argparse.Namespace) -> None:
     print(json.dumps(done, ensure_ascii=False))
 
 
+def _cmd_keys(args: argparse.Namespace) -> None:
+    """The keys of citizens' personal data: make new ones, pin the look-up key, rotate."""
+    if args.keys_action == "generate":
+        import secrets
+
+        from cryptography.fernet import Fernet
+
+        print(f"LOA_FEEDBACK_PII_KEYS={Fernet.generate_key().decode()}")
+        print(f"LOA_FEEDBACK_LOOKUP_KEY={secrets.token_hex(32)}")
+        return
+    from services.feedback.domain.pii import Vault, derived_lookup_key, key_ring
+    from shared.errors import LoaError
+
+    settings = settings_or_exit()
+    try:
+        vault = Vault.from_settings(settings)
+    except LoaError as exc:
+        raise SystemExit(f"loa: configuration error: {exc.detail}") from None
+    if args.keys_action == "lookup":
+        ring = key_ring(settings.feedback_pii_keys) or key_ring(settings.feedback_pii_key)
+        pinned = settings.feedback_lookup_key or derived_lookup_key(ring[-1])
+        print(f"LOA_FEEDBACK_LOOKUP_KEY={pinned}")
+        return
+    from services.feedback.domain.keys import rotate
+    from services.feedback.models import metadata
+    from shared.db import Database
+    from shared.logging import configure_logging
+    from shared.storage import make_object_store
+
+    configure_logging(settings.log_level, "text")
+    db = Database("feedback", settings.database_url("feedback"), metadata)
+    try:
+        done = rotate(db, make_object_store(settings), vault, batch=args.batch, progress=print)
+    finally:
+        db.dispose()
+    print(
+        f"rewritten {done['values'] + done['objects']}: {done['values']} values and "
+        f"{done['objects']} objects now under the newest key ({done['rows']} rows read)"
+    )
+
+
 def settings_classes() -> list[type]:
     """Every settings class: the shared one, and those a single service keeps for itself."""
     from services.media.config import MediaSettings
@@ -192,6 +233,14 @@ def main(argv: list[str] | None = None) -> None:
     rb.add_argument(
         "--projection-only", action="store_true", help="refill from search's own projection"
     )
+    keys = sub.add_parser("keys", help="the keys of citizens' personal data (feedback)")
+    keyss = keys.add_subparsers(dest="keys_action", required=True)
+    keyss.add_parser("generate", help="print a new PII key and a new look-up key")
+    keyss.add_parser("lookup", help="print the look-up key in use (to pin it before a rotation)")
+    rot = keyss.add_parser(
+        "rotate", help="re-encrypt every row and object under the newest key (while running)"
+    )
+    rot.add_argument("--batch", type=int, default=200, help="rows per transaction")
     cfg = sub.add_parser("config", help="print the table of environment variables")
     cfg.add_argument("--update-readme", action="store_true", help="write it into README.md")
     args = parser.parse_args(argv)
@@ -204,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         "events": _cmd_dlq,
         "config": _cmd_config,
         "search": _cmd_search,
+        "keys": _cmd_keys,
     }
     handlers[args.command](args)
 

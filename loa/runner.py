@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import secrets
 import signal
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,10 +53,20 @@ def _kept_secret(settings: Settings, name: str, make: Callable[[], str]) -> str:
 def embedded_settings(settings: Settings) -> Settings:
     """One-machine defaults: the data folder, and the secrets a single machine can make for
     itself (URL signing key, the key that encrypts citizens' personal data) kept in it when the
-    environment gives none. At scale they come from the environment (Kubernetes Secrets)."""
+    environment gives none. At scale they come from the environment (Kubernetes Secrets).
+
+    Everything in the data folder is its owner's only: files 0600, folders 0700, also what was
+    made by an earlier version (SQLite files were 0644 next to the key)."""
     from cryptography.fernet import Fernet
 
+    from services.feedback.domain.pii import derived_lookup_key
+
+    os.umask(0o077)  # what this process writes from now on: SQLite files, objects, the index
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for path in data_paths(settings):
+        _owner_only(path)
+    pii_file = settings.data_dir / ".feedback-pii-key"
+    installed_before = pii_file.exists()
     makers: dict[str, Callable[[], str]] = {
         "signing_key": lambda: secrets.token_hex(32),
         "rpc_signing_key": lambda: secrets.token_hex(32),
@@ -65,8 +77,33 @@ def embedded_settings(settings: Settings) -> Settings:
         name: _kept_secret(settings, name, make)
         for name, make in makers.items()
         if hasattr(settings, name) and not getattr(settings, name)
+        and not (name == "feedback_pii_key" and settings.feedback_pii_keys)
     }
+    if "feedback_pii_key" in update:  # the ring is this machine's key; the look-up key its own,
+        update["feedback_pii_keys"] = update["feedback_pii_key"]  # or, on an install from
+        if not settings.feedback_lookup_key:  # before, the one its hashes were made with
+            update["feedback_lookup_key"] = _kept_secret(
+                settings,
+                "feedback_lookup_key",
+                lambda: derived_lookup_key(update["feedback_pii_key"])
+                if installed_before
+                else secrets.token_hex(32),
+            )
     return settings.model_copy(update=update) if update else settings
+
+
+def _owner_only(root: Path) -> None:
+    """Folders 0700 and files 0600 under root (those that are not already)."""
+    if not root.exists():
+        return
+    for folder, _dirs, files in os.walk(root):
+        for path, mode in [(folder, 0o700)] + [(os.path.join(folder, f), 0o600) for f in files]:
+            try:
+                st = os.lstat(path)
+                if stat.S_IMODE(st.st_mode) != mode and not stat.S_ISLNK(st.st_mode):
+                    os.chmod(path, mode)
+            except FileNotFoundError:  # removed meanwhile (a temp file)
+                continue
 
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -144,6 +144,18 @@ class Settings(BaseSettings):
         description="Fernet key (urlsafe base64, 32 bytes) encrypting citizens' personal data; "
         "embedded start makes one in data_dir",
     )
+    feedback_pii_keys: str | None = Field(
+        None,
+        description="Fernet keys encrypting citizens' personal data, newest first, "
+        "comma-separated: the first encrypts, all decrypt (rotation: put a new key in front, run "
+        "`loa keys rotate`, then drop the old one); takes over from feedback_pii_key",
+    )
+    feedback_lookup_key: str | None = Field(
+        None,
+        description="64 hex characters keying the look-up hashes of phones and chat users; "
+        "empty = derived from the oldest PII key as before (pin it before dropping that key: "
+        "`loa keys lookup`)",
+    )
     feedback_hotline_secret: str | None = Field(
         None, description="HMAC secret shared with the 1022 call center's webhook"
     )

@@ -17,6 +17,11 @@ EVENT_HANDLER_SECONDS = Histogram(
 HTTP_REQUESTS = Counter("loa_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("loa_http_request_seconds", "HTTP request duration", ["route"])
 RPC_SECONDS = Histogram("loa_rpc_seconds", "RPC handling duration", ["service", "method"])
+DECRYPT_FAILURES = Counter(
+    "loa_feedback_decrypt_failures_total",
+    "Stored personal data no key of LOA_FEEDBACK_PII_KEYS could decrypt",
+    ["what"],
+)
 
 
 def render() -> tuple[bytes, str]:

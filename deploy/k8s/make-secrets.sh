@@ -14,6 +14,9 @@
 #                       LOA_ELASTICSEARCH_URL, LOA_S3_ACCESS_KEY, LOA_S3_SECRET_KEY,
 #                       LOA_AMQP_URI                                     -> every loa pod
 #   loa-keda-rabbitmq   host (management API URL)     -> KEDA TriggerAuthentication
+#   loa-feedback-keys   LOA_FEEDBACK_PII_KEYS, LOA_FEEDBACK_LOOKUP_KEY -> the feedback pods only
+#                       (rotation of the PII key ring: docs/operations.md; keep a copy offline)
+#   loa-admin           LOA_ADMIN_PASSWORD (first 'admin' account)    -> the gateway pods only
 # LOA_AMQP_URI and loa-keda-rabbitmq need the RabbitMQ operator's Secret loa-rabbitmq-default-user:
 # the script waits for it (up to 10 minutes) once the RabbitmqCluster is applied.
 # Channel credentials (Facebook, Zalo, YouTube, SMTP, FTP) go in the optional Secret loa-channels,
@@ -48,6 +51,19 @@ if ! exists loa-minio-env; then
 export MINIO_ROOT_PASSWORD=$(rand)
 export MINIO_BROWSER=off"
     label loa-minio-env
+fi
+
+if ! exists loa-feedback-keys; then
+    # A Fernet key is 32 random bytes in URL-safe base64.
+    "${K[@]}" create secret generic loa-feedback-keys \
+        --from-literal=LOA_FEEDBACK_PII_KEYS="$(openssl rand 32 | base64 | tr '+/' '-_')" \
+        --from-literal=LOA_FEEDBACK_LOOKUP_KEY="$(rand)"
+    label loa-feedback-keys
+fi
+if ! exists loa-admin; then
+    "${K[@]}" create secret generic loa-admin --from-literal=LOA_ADMIN_PASSWORD="$(rand 16)"
+    label loa-admin
+    echo "first admin password: kubectl -n $NS get secret loa-admin -o jsonpath='{.data.LOA_ADMIN_PASSWORD}' | base64 -d"
 fi
 
 if ! exists loa-secrets || ! exists loa-keda-rabbitmq; then

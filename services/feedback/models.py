@@ -1,7 +1,8 @@
 """Tables owned by the feedback service (its own database; no other service reads them).
 
-Personal data lives only in the *_enc columns (Fernet tokens) and in keyed hashes used for
-equality look-ups; every other column is safe to show, log or publish.
+Personal data lives only in the *_enc columns and the SEALED columns (Fernet tokens under the
+key ring, services/feedback/domain/pii.py), in attachments' objects (encrypted too) and in keyed
+hashes used for equality look-ups; every other column is safe to show, log or publish.
 """
 
 from sqlalchemy import (
@@ -73,7 +74,7 @@ tickets = Table(
     Column("status", String(30), nullable=False),
     Column("status_before_merge", String(30), nullable=True),
     Column("merged_into", String(64), nullable=True),
-    Column("title", String(300), nullable=False, default=""),
+    Column("title", Text, nullable=False, default=""),  # sealed: a token of up to 300 characters
     Column("description", Text, nullable=False),
     Column("is_public", Boolean, nullable=False, default=False),
     Column("contact_enc", Text, nullable=True),
@@ -235,3 +236,16 @@ recordings = Table(
     Column("attachment_id", String(64), nullable=True),
     Index("ix_call_recordings_due", "status", "next_attempt_at"),
 )
+
+SEALED: dict[str, tuple[str, ...]] = {
+    "tickets": ("contact_enc", "title", "description", "answer", "rating_comment"),
+    "ticket_messages": ("body",),
+    "ticket_history": ("note",),
+    "notifications": ("body",),
+    "calls": ("caller_enc",),
+    "data_requests": ("contact_enc",),
+}
+"""The columns holding Fernet tokens (what citizens wrote, and what staff wrote to or about them):
+written through Vault.seal/seal_text, read through Vault.open/open_text, re-encrypted under the
+newest key by `loa keys rotate`. Published questions and answers stay in clear: they are
+anonymized and public by the citizen's consent."""

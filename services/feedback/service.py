@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from services.feedback.domain.pii import Vault
 from services.feedback.domain.tickets import Actor, Desk, Intake
 from services.feedback.models import metadata
 from shared.config import Settings
-from shared.errors import InvalidInput, LoaError
+from shared.errors import InvalidInput, LoaError, NotFound
 from shared.runtime.config import settings_of
 from shared.runtime.dependencies import (
     Correlation,
@@ -54,13 +55,7 @@ class DeskProvider(DependencyProvider):
 
     def setup(self) -> None:
         self.settings: Settings = settings_of(self.container.config)
-        if not self.settings.feedback_pii_key:
-            raise InvalidInput(
-                "LOA_FEEDBACK_PII_KEY is not set: the feedback service needs a Fernet key to "
-                "encrypt citizens' personal data",
-                "LOA_FEEDBACK_PII_KEY",
-            )
-        self.vault = Vault(self.settings.feedback_pii_key)
+        self.vault = Vault.from_settings(self.settings)
 
     def start(self) -> None:
         """Default categories and the center's unit exist before the first ticket."""
@@ -100,10 +95,10 @@ class MailIntake(DependencyProvider):
 
     def start(self) -> None:
         s = self.settings
-        if not s.feedback_smtp_port or not s.feedback_pii_key:
+        if not s.feedback_smtp_port or not (s.feedback_pii_keys or s.feedback_pii_key):
             return
         self.db = database_for(s, "feedback", metadata)
-        self.vault = Vault(s.feedback_pii_key)
+        self.vault = Vault.from_settings(s)
         self.store = make_object_store(s)
         self.server = SmtpIntake(
             s.feedback_smtp_host, s.feedback_smtp_port, s.feedback_mailbox, self.deliver
@@ -124,7 +119,13 @@ class MailIntake(DependencyProvider):
                     if not done["duplicate"]:
                         for filename, ctype, data in mail.files:
                             attachments.store(
-                                session, self.store, done["ticket_id"], filename, ctype, data
+                                session,
+                                self.store,
+                                done["ticket_id"],
+                                filename,
+                                ctype,
+                                data,
+                                vault=self.vault,
                             )
                 return
             except IntegrityError:
@@ -195,11 +196,15 @@ class FeedbackService:
         who = Actor.of(actor) if actor else Actor("citizen", "citizen")
         item = Intake(**intake)
 
+        vault = self.desks.vault
+
         def work(session: Any) -> dict[str, Any]:
             ticket = self.desk.submit(session, item, who)
             if not ticket.get("duplicate"):
                 for filename, ctype, data in decoded:
-                    attachments.store(session, self.store, ticket["id"], filename, ctype, data)
+                    attachments.store(
+                        session, self.store, ticket["id"], filename, ctype, data, vault=vault
+                    )
             return ticket
 
         ticket = self._tx(work)
@@ -336,6 +341,18 @@ class FeedbackService:
                 for n in notify.list_for(session, view["id"])
             ]
             return view
+
+    @rpc
+    def attachment(self, ticket: str, att_id: str, actor: dict[str, Any]) -> dict[str, Any]:
+        """An attachment's file, decrypted, for whoever may read its ticket (base64)."""
+        with self.db.session() as session:
+            view = self.desk.staff_view(session, ticket, Actor.of(actor))
+            row = attachments.get(session, att_id)
+            if row["ticket_id"] != view["id"]:
+                raise NotFound(f"Không có tệp {att_id} / no attachment {att_id}", "attachment_id")
+            filename, ctype, data = attachments.read(session, self.store, self.desks.vault, att_id)
+        data_b64 = base64.b64encode(data).decode()
+        return {"filename": filename, "content_type": ctype, "data": data_b64}
 
     @rpc
     def list_tickets(self, filters: dict[str, Any], actor: dict[str, Any]) -> list[dict[str, Any]]:
@@ -487,6 +504,7 @@ class FeedbackService:
                 url, limit, settings.recording_origins, ca_file=settings.tls_ca_file
             ),
             settings.feedback_recording_max_bytes,
+            vault=self.desks.vault,
         )
         return result
 

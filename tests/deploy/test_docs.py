@@ -44,7 +44,7 @@ def test_loa_commands_exist() -> None:
     code = "\n".join(re.findall(r"```sh\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text))
     used = set(re.findall(r"(?:^|-- |compose exec \w+ )loa (\w+)", code, re.M))
     assert used, "the guide shows no loa command"
-    known = {"start", "serve", "migrate", "relay", "events", "search", "config"}
+    known = {"start", "serve", "migrate", "relay", "events", "search", "keys", "config"}
     assert used <= known, f"not loa commands: {used - known}"
     source = (ROOT / "loa" / "cli.py").read_text()
     for command in used:

@@ -32,6 +32,8 @@ EXTERNAL_SECRETS = {
     "loa-es-user",
     "loa-es-roles",
     "loa-minio-env",
+    "loa-feedback-keys",
+    "loa-admin",
 }
 
 

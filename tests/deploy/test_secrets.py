@@ -83,3 +83,64 @@ def test_scanner_finds_a_planted_credential() -> None:
     assert CREDENTIAL_LITERAL.search("LOA_SIGNING_KEY=9f86d081884c7d659a2feaa0c55ad015")
     assert not CREDENTIAL_LITERAL.search('  POSTGRES_PASSWORD: "${POSTGRES_PASSWORD:?set it}"')
     assert not CREDENTIAL_LITERAL.search("LOA_SIGNING_KEY=")
+
+
+# --- issue 13, finding 11: the personal-data keys and the first admin password are provided ---
+PII_VARIABLES = ("LOA_FEEDBACK_PII_KEYS", "LOA_FEEDBACK_LOOKUP_KEY")
+
+
+def test_compose_gives_feedback_its_keys_and_the_gateway_the_admin_password(
+    tools, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.deploy.test_compose import compose_config, filled_env
+
+    proc = compose_config(tools, filled_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    for variable in PII_VARIABLES:
+        assert services["feedback"]["environment"][variable] == "dummy-not-a-secret", variable
+        others = [s for s, conf in services.items() if variable in (conf.get("environment") or {})]
+        assert others == ["feedback"], f"{variable} reaches {others}: feedback only"
+    assert services["gateway"]["environment"]["LOA_ADMIN_PASSWORD"] == "dummy-not-a-secret"
+    example = (ROOT / ".env.example").read_text().splitlines()
+    for variable in (*PII_VARIABLES, "LOA_ADMIN_PASSWORD"):
+        assert f"{variable}=" in example, f".env.example has no empty {variable}="
+        # Without it in .env, compose refuses to start and names it.
+        env = tmp_path / f"without-{variable}"
+        env.write_text(
+            "\n".join(line for line in filled_env(tmp_path).read_text().splitlines()
+                      if not line.startswith(f"{variable}="))
+        )
+        refused = compose_config(tools, env)
+        assert refused.returncode != 0 and variable in refused.stderr, refused.stderr
+
+
+def test_k8s_gives_feedback_its_keys_and_the_gateway_the_admin_password(rendered) -> None:
+    make_secrets = (ROOT / "deploy" / "k8s" / "make-secrets.sh").read_text()
+    made = (("loa-feedback-keys", PII_VARIABLES), ("loa-admin", ("LOA_ADMIN_PASSWORD",)))
+    for secret, keys in made:
+        assert f"create secret generic {secret}" in make_secrets
+        for key in keys:
+            assert f"--from-literal={key}=" in make_secrets, f"{secret} lacks {key}"
+    for overlay, docs in rendered.items():
+        deployments = {
+            d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
+            for d in docs
+            if d["kind"] == "Deployment"
+        }
+        feedback_sources = [
+            s["secretRef"]["name"] for s in deployments["loa-feedback"].get("envFrom", [])
+            if "secretRef" in s
+        ]
+        assert "loa-feedback-keys" in feedback_sources, overlay
+        for name, container in deployments.items():
+            refs = [s.get("secretRef", {}).get("name") for s in container.get("envFrom", [])]
+            if name != "loa-feedback":
+                assert "loa-feedback-keys" not in refs, f"{overlay}: {name} gets the PII keys"
+        admin = {e["name"]: e for e in deployments["loa-gateway"].get("env", [])}
+        assert admin["LOA_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "loa-admin",
+            "key": "LOA_ADMIN_PASSWORD",
+        }, overlay

@@ -41,10 +41,11 @@ def deliver_due(
             with db.session() as session:
                 user_id = reply_address(desk, row.contact_enc, row.channel)
                 thread = mailbox.thread_of(session, row.ticket_id) if row.channel == "email" else []
+            body = desk.vault.open_text(row.body) or ""
             if isinstance(sender, EmailSender):
-                remote = sender.send_reply(user_id, row.body, row.code, thread)
+                remote = sender.send_reply(user_id, body, row.code, thread)
             else:
-                remote = sender.send(user_id, row.body)
+                remote = sender.send(user_id, body)
             changes.update(status="sent", remote_id=remote[:200], last_error=None)
             counts["sent"] += 1
         except ReplyFailed as exc:

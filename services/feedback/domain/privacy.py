@@ -239,7 +239,7 @@ def export(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[
     desk._require(actor, *HANDLER_ROLES)
     req = _open_for_handling(desk, session, request_id, "access")
     out = []
-    for t in _subject_tickets(session, req):
+    for t in map(desk._opened, _subject_tickets(session, req)):
         tid = t["id"]
         out.append(
             {
@@ -255,7 +255,7 @@ def export(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[
                 "rating": t["rating"],
                 "rating_comment": t["rating_comment"],
                 "messages": [
-                    {"at": m.at, "direction": m.direction, "body": m.body}
+                    {"at": m.at, "direction": m.direction, "body": desk.vault.open_text(m.body)}
                     for m in session.execute(
                         select(messages).where(messages.c.ticket_id == tid).order_by(messages.c.id)
                     )
@@ -279,17 +279,19 @@ def erase(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[s
     once this unit of work has committed (a rollback must not leave rows without objects)."""
     desk._require(actor, *HANDLER_ROLES)
     req = _open_for_handling(desk, session, request_id, "delete")
-    rows = _subject_tickets(session, req)
+    rows = [desk._opened(t) for t in _subject_tickets(session, req)]
     keys: list[str] = []
     # Whatever one ticket knew about the person (a name given once) is removed from all.
     contacts = [c for c in (desk.vault.open(t["contact_enc"]) for t in rows) if c]
 
     def anon(text: str | None) -> str | None:
+        """Stored text (sealed, or opened) anonymized, sealed again."""
+        text = desk.vault.open_text(text)
         if not text:
             return text
         for contact in contacts or [{}]:
             text = anonymize(text, contact)
-        return text
+        return desk.vault.seal_text(text)
 
     for t in rows:
         tid = t["id"]

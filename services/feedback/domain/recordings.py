@@ -12,6 +12,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from services.feedback.adapters.recording_fetch import FetchFailed, Recording
+from services.feedback.domain.attachments import put_sealed
+from services.feedback.domain.pii import Vault
 from services.feedback.models import attachments, calls, recordings
 from shared.errors import LoaError
 from shared.ids import new_id
@@ -41,8 +43,11 @@ def fetch_due(
     opener: Callable[[str, int], Recording],
     max_bytes: int,
     limit: int = 5,
+    *,
+    vault: Vault,
 ) -> dict[str, int]:
-    """Download what is due (opener: the call center adapter); counts by outcome."""
+    """Download what is due (opener: the call center adapter), encrypted into the store as it
+    streams in; counts by outcome."""
     now = datetime.now(UTC)
     with db.session() as session:
         due = session.execute(
@@ -58,12 +63,13 @@ def fetch_due(
         try:
             rec = opener(row.url, max_bytes)
             try:
-                info = store.put(
-                    f"feedback/call-{row.call_id}/{att_id}",
-                    rec.chunks,
-                    size=rec.size,
-                    content_type=rec.content_type,
+                key, size, digest = put_sealed(
+                    store, vault, f"feedback/call-{row.call_id}/{att_id}", rec.chunks,
+                    rec.content_type,
                 )
+                if rec.size is not None and size != rec.size:
+                    store.delete(key)
+                    raise FetchFailed(f"received {size} of {rec.size} bytes", retry=True)
             finally:
                 rec.close()
         except (FetchFailed, LoaError) as exc:
@@ -96,11 +102,11 @@ def fetch_due(
                     id=att_id,
                     ticket_id=ticket_id,
                     call_id=row.call_id,
-                    key=info.key,
+                    key=key,
                     filename=f"recording-{row.call_id}"[:250] + _extension(rec.content_type),
                     content_type=rec.content_type,
-                    size=info.size,
-                    sha256=info.sha256 or "",
+                    size=size,
+                    sha256=digest,
                     created_at=datetime.now(UTC),
                 )
             )

@@ -62,6 +62,8 @@ LIST_FIELDS = (
     "overdue_at",
 )
 """What a list shows of each ticket: no description, no thread, the title redacted."""
+SEALED_TEXT = ("title", "description", "answer", "rating_comment")
+"""The ticket's free text, encrypted at rest (models.SEALED): sealed on write, opened on read."""
 DUPLICATE_WINDOW = timedelta(days=7)
 _RATING_REPLY = re.compile(r"[1-5]")
 
@@ -145,7 +147,7 @@ class Desk:
             if found:
                 return {**self._row(session, found.id), "duplicate": True}
         new = self._new_ticket(catalog.snapshot(session), intake, actor, self.now())
-        session.execute(_INSERT_TICKET, new.row)
+        session.execute(_INSERT_TICKET, self._sealed(new.row))
         session.execute(_INSERT_HISTORY, new.history)
         for event_type, payload in new.events:
             self.events.record_event(session, event_type, payload)
@@ -182,7 +184,7 @@ class Desk:
             except LoaError as exc:
                 out.append(exc)
                 continue
-            rows.append(new.row)
+            rows.append(self._sealed(new.row))
             history.extend(new.history)
             events.extend(new.events)
             public = self._public_fields(new.row)
@@ -288,7 +290,9 @@ class Desk:
         if row["status"] in (Status.ANSWERED, Status.CLOSED) and _RATING_REPLY.fullmatch(body):
             return self.rate(session, row["code"], int(body))
         session.execute(
-            insert(messages).values(ticket_id=ticket_id, at=self.now(), direction="in", body=body)
+            insert(messages).values(
+                ticket_id=ticket_id, at=self.now(), direction="in", body=self.vault.seal_text(body)
+            )
         )
         if row["status"] == Status.WAITING:
             self._resume(session, row, CITIZEN, "citizen replied")
@@ -334,7 +338,11 @@ class Desk:
         view = self.shown_to(actor, self._public_fields(row))
         view["contact"] = contact_for(actor.role, self.vault.open(row["contact_enc"]))
         view["history"] = [
-            {k: v for k, v in dict(h._mapping).items() if k not in ("id", "ticket_id")}
+            {
+                k: self.vault.open_text(v) if k == "note" else v
+                for k, v in dict(h._mapping).items()
+                if k not in ("id", "ticket_id")
+            }
             for h in session.execute(
                 select(ticket_history)
                 .where(ticket_history.c.ticket_id == row["id"])
@@ -342,7 +350,7 @@ class Desk:
             )
         ]
         view["messages"] = [
-            {"at": m.at, "direction": m.direction, "body": m.body}
+            {"at": m.at, "direction": m.direction, "body": self.vault.open_text(m.body)}
             for m in session.execute(
                 select(messages).where(messages.c.ticket_id == row["id"]).order_by(messages.c.id)
             )
@@ -383,7 +391,7 @@ class Desk:
         if codes:
             normalized = [c for c in (normalize_code(x) for x in codes) if c]
             q = q.where(or_(tickets.c.code.in_(normalized), tickets.c.public_id.in_(codes)))
-        return [self.list_item(actor, dict(r._mapping)) for r in session.execute(q)]
+        return [self.list_item(actor, self._opened(dict(r._mapping))) for r in session.execute(q)]
 
     @staticmethod
     def list_item(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
@@ -417,7 +425,7 @@ class Desk:
             .order_by(tickets.c.created_at.desc())
             .limit(20)
         )
-        return [self._public_fields(dict(r._mapping)) for r in rows]
+        return [self._public_fields(self._opened(dict(r._mapping))) for r in rows]
 
     # --- workflow -----------------------------------------------------------------------
     def assign(
@@ -469,7 +477,10 @@ class Desk:
         )
         session.execute(
             insert(messages).values(
-                ticket_id=ticket_id, at=self.now(), direction="out", body=question
+                ticket_id=ticket_id,
+                at=self.now(),
+                direction="out",
+                body=self.vault.seal_text(question),
             )
         )
         self._notify(session, row, question)
@@ -495,10 +506,12 @@ class Desk:
         session.execute(
             update(tickets)
             .where(tickets.c.id == ticket_id)
-            .values(answer=text, answered_at=now, answered_on_time=on_time)
+            .values(answer=self.vault.seal_text(text), answered_at=now, answered_on_time=on_time)
         )
         session.execute(
-            insert(messages).values(ticket_id=ticket_id, at=now, direction="out", body=text)
+            insert(messages).values(
+                ticket_id=ticket_id, at=now, direction="out", body=self.vault.seal_text(text)
+            )
         )
         self._emit(session, "feedback.ticket_answered", ticket_id)
         self._notify(session, row, f"[{row['code']}] {text}")
@@ -578,7 +591,12 @@ class Desk:
         reason = clean(reason, "reason", 5000, required=True)
         self._reopen(session, row, actor, reason)
         session.execute(
-            insert(messages).values(ticket_id=row["id"], at=self.now(), direction="in", body=reason)
+            insert(messages).values(
+                ticket_id=row["id"],
+                at=self.now(),
+                direction="in",
+                body=self.vault.seal_text(reason),
+            )
         )
         return self._row(session, row["id"])
 
@@ -614,7 +632,10 @@ class Desk:
         session.execute(
             update(tickets)
             .where(tickets.c.id == row["id"])
-            .values(rating=int(score), rating_comment=clean(comment, "comment", 2000))
+            .values(
+                rating=int(score),
+                rating_comment=self.vault.seal_text(clean(comment, "comment", 2000)),
+            )
         )
         self._history(session, row["id"], CITIZEN, "rated", None, None, row["unit_id"], str(score))
         self.events.record_event(
@@ -699,7 +720,7 @@ class Desk:
         out = []
         for cand in candidates:
             same_caller = bool(row["caller_hash"]) and cand.caller_hash == row["caller_hash"]
-            score = similarity(row["description"], cand.description)
+            score = similarity(row["description"], self.vault.open_text(cand.description) or "")
             if same_caller or score >= threshold:
                 out.append(
                     {
@@ -854,7 +875,7 @@ class Desk:
             insert(notifications).values(
                 ticket_id=row["id"],
                 channel=row["channel"],
-                body=body,
+                body=self.vault.seal_text(body),
                 status="pending",
                 attempts=0,
                 next_attempt_at=self.now(),
@@ -881,7 +902,7 @@ class Desk:
                 from_status=from_status,
                 to_status=to_status,
                 unit_id=unit_id,
-                note=note,
+                note=self.vault.seal_text(note),
             )
         )
 
@@ -908,7 +929,7 @@ class Desk:
         row = session.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
         if row is None:
             raise NotFound(f"Không có phản ánh {ticket_id} / no ticket {ticket_id}", "ticket_id")
-        return dict(row._mapping)
+        return self._opened(dict(row._mapping))
 
     def _by_code(self, session: Session, code: str) -> dict[str, Any]:
         normalized = normalize_code(code or "")
@@ -921,7 +942,7 @@ class Desk:
         row = session.execute(select(tickets).where(tickets.c.code == normalized)).first()
         if row is None:
             raise NotFound("Không tìm thấy mã tra cứu / no ticket with this code", "code")
-        return dict(row._mapping)
+        return self._opened(dict(row._mapping))
 
     def _find(self, session: Session, ref: str) -> dict[str, Any]:
         """A ticket by staff's reference: its id, public id or tracking code."""
@@ -932,7 +953,18 @@ class Desk:
         ).first()
         if row is None:
             raise NotFound(f"Không có phản ánh {ref} / no ticket {ref}", "ticket_id")
-        return dict(row._mapping)
+        return self._opened(dict(row._mapping))
+
+    def _opened(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A ticket row with its sealed free text decrypted (contact_enc stays a token)."""
+        for column in SEALED_TEXT:
+            if column in row:
+                row[column] = self.vault.open_text(row[column])
+        return row
+
+    def _sealed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A ticket row to insert: its free text encrypted."""
+        return {**row, **{c: self.vault.seal_text(row[c]) for c in SEALED_TEXT if c in row}}
 
     def _row(self, session: Session, ticket_id: str) -> dict[str, Any]:
         return self._public_fields(self._get(session, ticket_id))

@@ -8,6 +8,7 @@ or masked.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Annotated, Any, Literal
@@ -379,6 +380,22 @@ def get_ticket(ctx: RequestContext, ticket: str) -> Any:
     # ?action=feedback.ticket_read&target=<ticket id>).
     audit(ctx, "feedback.ticket_read", view["id"], {"public_id": view.get("public_id")})
     return view
+
+
+@route(
+    "GET",
+    "/api/feedback/staff/tickets/<ticket>/attachments/<attachment_id>",
+    summary="One attachment or call recording of a ticket, decrypted, for its handlers",
+    tags=TAGS,
+    public=False,
+)
+def get_attachment(ctx: RequestContext, ticket: str, attachment_id: str) -> Response:
+    found = _call(ctx, "attachment", ticket, attachment_id, actor(ctx))
+    audit(ctx, "feedback.attachment_read", attachment_id, {"ticket": ticket})
+    resp = Response(base64.b64decode(found["data"]), mimetype=found["content_type"])
+    resp.headers["Content-Disposition"] = "attachment"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 ACTIONS = (
