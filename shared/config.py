@@ -237,6 +237,30 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{part}' is not a network (e.g. 10.0.0.0/8, ::1)") from None
         return ",".join(parts)
 
+    @field_validator("feedback_pii_key", "feedback_pii_keys")
+    @classmethod
+    def _fernet_keys(cls, value: str | None) -> str | None:
+        import base64
+        import binascii
+
+        parts = [p.strip() for p in (value or "").split(",") if p.strip()]
+        for part in parts:
+            try:
+                ok = len(base64.urlsafe_b64decode(part.encode())) == 32
+            except (binascii.Error, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError("must be Fernet keys, newest first (loa keys generate)")
+        return ",".join(parts) or None
+
+    @field_validator("feedback_lookup_key")
+    @classmethod
+    def _lookup_key(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and (len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)):
+            raise ValueError("must be 64 hex characters (loa keys generate)")
+        return value or None
+
     @field_validator("feedback_recording_origins")
     @classmethod
     def _origins(cls, value: str) -> str:

@@ -196,3 +196,15 @@ def test_a_fresh_embedded_start_gets_its_own_lookup_key(tmp_path: Path) -> None:
     settings = embedded_settings(Settings(data_dir=tmp_path / "data"))
     assert settings.feedback_pii_keys and settings.feedback_lookup_key
     assert settings.feedback_lookup_key != derived_lookup_key(settings.feedback_pii_keys)
+
+
+def test_a_malformed_key_stops_any_start_naming_the_variable(tmp_path: Path) -> None:
+    """Checked with the other settings, before anything runs (here: a migration)."""
+    url = f"sqlite:///{tmp_path}/f.db"
+    for variable, value in (
+        ("LOA_FEEDBACK_PII_KEYS", f"{Fernet.generate_key().decode()},not-a-key"),
+        ("LOA_FEEDBACK_LOOKUP_KEY", "abc"),
+    ):
+        out = loa({variable: value, "LOA_FEEDBACK_DATABASE_URL": url}, "migrate", "feedback")
+        assert out.returncode == 2 and variable in out.stderr, out
+        assert not (tmp_path / "f.db").exists()
