@@ -13,11 +13,24 @@ import base64
 import logging
 import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from kombu import Connection
 from sqlalchemy import MetaData, create_engine, text
 
+from services.feedback.domain.pii import Vault, derived_lookup_key
+from services.feedback.domain.tickets import Actor, Desk, Intake
+from services.feedback.models import metadata
+from shared.db import Database
+from shared.events.topology import declare_topology
+from shared.migrations import upgrade
+from shared.runtime.config import nameko_config
+from shared.runtime.resources import forget_databases
 from tests.feedback.conftest import (  # noqa: F401 - the feedback stack's fixtures
     fb_settings,
     platform,
@@ -27,6 +40,7 @@ from tests.feedback.test_channels import call_event, hotline
 from tests.feedback.test_mailbox import tick
 from tests.feedback.test_recordings import AUDIO, RecordingServer
 
+ROOT = Path(__file__).resolve().parents[2]
 MARK = secrets.token_hex(6)
 DESCRIPTION = f"Chị Lan ở số 12 đường Hùng Vương bị hàng xóm đe doạ {MARK}-mo-ta"
 QUESTION = f"Chị cho biết thêm số nhà của người hàng xóm {MARK}-hoi"
@@ -197,3 +211,94 @@ def test_a_ciphertext_that_cannot_be_decrypted_is_a_loud_error(
     from shared.metrics import render
 
     assert b"loa_feedback_decrypt_failures_total" in render()[0]
+
+
+OLD_KEY = Fernet.generate_key().decode()
+NEW_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def ring_stack(container_factory, make_settings, platform, tmp_path):  # noqa: F811 - fixtures
+    """The feedback stack running on the ring NEW,OLD (step 2 of the rotation), SQLite."""
+    from tests.feedback.conftest import Api, free_port
+
+    settings = make_settings(
+        http_host="127.0.0.1",
+        http_port=free_port(),
+        feedback_pii_keys=f"{NEW_KEY},{OLD_KEY}",
+        feedback_lookup_key=derived_lookup_key(OLD_KEY),
+        feedback_portal_rate="1000/60",
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for service in ("feedback", "gateway"):
+        upgrade(service, settings.database_url(service))
+    with Connection(settings.amqp_uri) as conn:
+        declare_topology(conn)
+    from services.feedback.service import FeedbackService
+    from services.gateway.service import GatewayService
+
+    for cls in (FeedbackService, GatewayService):
+        container_factory(cls, nameko_config(settings)).start()
+    yield Api(f"http://127.0.0.1:{settings.http_port}", settings)
+    forget_databases()
+
+
+def test_rotation_while_the_service_runs_then_the_old_key_dropped(ring_stack) -> None:
+    settings = ring_stack.settings
+    url = settings.database_url("feedback")
+    # What the install wrote under its old key, before the new one was put in front.
+    db = Database("feedback", url, metadata)
+    old_desk = Desk(events=db, vault=Vault(OLD_KEY))
+    with db.session() as s:
+        old = old_desk.submit(
+            s,
+            Intake(
+                channel="portal",
+                category="thu_tuc",
+                description=DESCRIPTION,
+                contact={"phone": "0909 555 666"},
+            ),
+        )
+        old_desk.ask_citizen(s, old["id"], QUESTION, Actor("a", "admin"))
+    db.dispose()
+
+    env = {
+        "LOA_FEEDBACK_DATABASE_URL": url,
+        "LOA_DATA_DIR": str(settings.data_dir),
+        "LOA_SIGNING_KEY": "test-signing-key",
+        "LOA_FEEDBACK_PII_KEYS": f"{NEW_KEY},{OLD_KEY}",
+    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    rotating = subprocess.Popen(
+        [sys.executable, "-m", "loa.cli", "keys", "rotate", "--batch", "1"],
+        cwd=ROOT,
+        env={**clean, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Citizens and staff keep working meanwhile.
+    codes = []
+    while rotating.poll() is None or len(codes) < 3:
+        made = ring_stack.submit(description=f"{DESCRIPTION} {len(codes)}")
+        assert made.status_code in (200, 201), made.text
+        codes.append(made.json()["code"])
+        seen = ring_stack.get(f"/api/feedback/staff/tickets/{old['id']}", role="admin").json()
+        assert seen["description"] == DESCRIPTION and seen["contact"]["phone"] == "0909 555 666"
+    out, err = rotating.communicate(timeout=60)
+    assert rotating.returncode == 0, err
+    assert "rewritten" in out
+
+    # The old key dropped: everything still reads; the caller's hash still matches.
+    only_new = Vault([NEW_KEY], lookup_key=derived_lookup_key(OLD_KEY))
+    db = Database("feedback", url, metadata)
+    desk = Desk(events=db, vault=only_new)
+    admin = Actor("a", "admin")
+    with db.session() as s:
+        view = desk.staff_view(s, old["id"], admin)
+        assert view["description"] == DESCRIPTION
+        assert [m["body"] for m in view["messages"]] == [QUESTION]
+        assert desk.earlier_tickets(s, only_new.lookup_hash("phone", "0909555666"))
+        for code in codes:
+            assert desk.staff_view(s, code, admin)["description"].startswith(DESCRIPTION)
+    db.dispose()
