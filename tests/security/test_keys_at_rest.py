@@ -213,6 +213,23 @@ def test_a_ciphertext_that_cannot_be_decrypted_is_a_loud_error(
     assert b"loa_feedback_decrypt_failures_total" in render()[0]
 
 
+def test_an_altered_attachment_object_is_a_loud_error(stack, fb_settings) -> None:  # noqa: F811
+    from shared.storage import make_object_store
+
+    data = base64.b64encode(PHOTO).decode()
+    photo = {"filename": "a.png", "content_type": "image/png", "data": data}
+    code = stack.submit(description=DESCRIPTION, attachments=[photo]).json()["code"]
+    (att,) = stack.get(f"/api/feedback/staff/tickets/{code}", role="admin").json()["attachments"]
+    store = make_object_store(fb_settings)
+    stored = bytearray(b"".join(store.open(att["key"])))
+    stored[-10] ^= 1  # one bit flipped inside the last token
+    store.put(att["key"], bytes(stored))
+    got = stack.get(f"/api/feedback/staff/tickets/{code}/attachments/{att['id']}", role="admin")
+    assert got.status_code == 500, got.text
+    assert got.headers["Content-Type"].startswith("application/problem+json")
+    assert PHOTO[:8] not in got.content
+
+
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
 
