@@ -173,6 +173,8 @@ def test_what_citizens_wrote_and_sent_is_ciphertext_at_rest(
         f"/api/feedback/staff/tickets/{code}/attachments/{att['id']}", role="officer", unit="x"
     )
     assert other.status_code == 403
+    viewer = stack.get(f"/api/feedback/staff/tickets/{code}/attachments/{att['id']}", role="viewer")
+    assert viewer.status_code == 403
 
 
 def recordings_server_bytes(server: Any) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
 from services.gateway.auth import audit, require, require_unit
+from services.gateway.auth.policy import DESK_ACT
 from services.gateway.batcher import Batcher
 from services.gateway.clients import client_key, limiter
 from services.gateway.http import MAX_JSON_BYTES, RequestContext, route
@@ -388,6 +389,7 @@ def get_ticket(ctx: RequestContext, ticket: str) -> Any:
     summary="One attachment or call recording of a ticket, decrypted, for its handlers",
     tags=TAGS,
     public=False,
+    roles=DESK_ACT,  # content, not a list: viewers never
 )
 def get_attachment(ctx: RequestContext, ticket: str, attachment_id: str) -> Response:
     found = _call(ctx, "attachment", ticket, attachment_id, actor(ctx))
