@@ -52,6 +52,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
+def rabbit_user_uri(rabbit_config: dict, rabbit_manager):  # type: ignore[no-untyped-def]
+    """The test vhost's AMQP URI with a RabbitMQ user of its own, not guest: at scale loa
+    refuses the guest account (loa/runner.py check_start)."""
+    import secrets
+    from urllib.parse import urlsplit
+
+    name, password = f"loa-{secrets.token_hex(4)}", secrets.token_hex(16)
+    rabbit_manager._put("users", name, json={"password": password, "tags": ""})
+    rabbit_manager.set_vhost_permissions(rabbit_config["vhost"], name, ".*", ".*", ".*")
+    uri = urlsplit(rabbit_config["AMQP_URI"])
+    yield f"{uri.scheme}://{name}:{password}@{uri.hostname}:{uri.port or 5672}{uri.path}"
+    rabbit_manager._delete("users", name)
+
+
+@pytest.fixture
 def make_settings(tmp_path: Path, rabbit_config: dict):  # type: ignore[no-untyped-def]
     """Settings for one test: its own RabbitMQ vhost and data folder, fast retries."""
     from shared.config import Settings
