@@ -57,10 +57,10 @@ class ClientGone(Exception):
     pass
 
 
-def too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int, field: str = "body") -> PayloadTooLarge:
     what = "no body" if limit == 0 else f"at most {limit} bytes"
     return PayloadTooLarge(
-        f"Nội dung quá lớn / the body is too large: this route takes {what}", "Content-Length"
+        f"Nội dung quá lớn / the body is too large: this route takes {what}", field
     )
 
 
@@ -68,7 +68,9 @@ def body_timeout() -> RequestTimeout:
     return RequestTimeout("Nội dung đến quá chậm / the request body did not arrive in time")
 
 
-def spool(stream: Any, limit: int, length: int | None, limits: Limits) -> tuple[Any, int]:
+def spool(
+    stream: Any, limit: int, length: int | None, limits: Limits, field: str = "body"
+) -> tuple[Any, int]:
     """Read the whole body under its deadline and cap; kept in memory up to 1 MiB."""
     out = SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115 - handed on as wsgi.input
     started, received = time.monotonic(), 0
@@ -86,7 +88,7 @@ def spool(stream: Any, limit: int, length: int | None, limits: Limits) -> tuple[
                 break
             received += len(chunk)
             if received > limit:
-                raise too_large(limit)
+                raise too_large(limit, field)
             out.write(chunk)
     except BaseException:
         out.close()
@@ -126,7 +128,7 @@ class StreamedBody:
             self._eof = True
         self.received += len(chunk)
         if self.received > self.limit:
-            raise too_large(self.limit)
+            raise too_large(self.limit, "file")
         return bytes(chunk)
 
     def __iter__(self) -> Any:

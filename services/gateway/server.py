@@ -46,11 +46,12 @@ from services.gateway.http import (
     SECURITY_HEADERS,
     RequestTimeout,
     Router,
+    body_class,
     body_limit,
     problem_response,
     streams_body,
 )
-from shared.errors import LoaError, PayloadTooLarge, Unavailable
+from shared.errors import BadRequest, LoaError, PayloadTooLarge, Unavailable
 from shared.ids import new_id
 from shared.logging import redact_url
 from shared.runtime.config import settings_of
@@ -223,8 +224,9 @@ class EdgeApp:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         length = int(environ.get("CONTENT_LENGTH") or 0) if not chunked else None
         body = None
+        field = "file" if body_class(spec) in ("file", "upload") else "body"
         if length is not None and length > limit:
-            return _refuse(too_large(limit), environ, proto)
+            return _refuse(too_large(limit, field), environ, proto)
         if chunked or length:
             if streams_body(spec):
                 body = StreamedBody(environ["wsgi.input"], limit, length, limits)
@@ -232,7 +234,7 @@ class EdgeApp:
                 environ["wsgi.input_terminated"] = chunked
             else:
                 try:
-                    spooled, size = spool(environ["wsgi.input"], limit, length, limits)
+                    spooled, size = spool(environ["wsgi.input"], limit, length, limits, field)
                 except PayloadTooLarge as exc:
                     return _refuse(exc, environ, proto)
                 except (BodyTooSlow, TimeoutError):
@@ -240,7 +242,7 @@ class EdgeApp:
                 except (ClientGone, OSError, ValueError):
                     if proto is not None:
                         proto.refuse_body()
-                    return _problem(LoaError("the body ended early"), environ)
+                    return _problem(BadRequest("the body ended before its length"), environ)
                 environ["wsgi.input"] = spooled
                 environ["CONTENT_LENGTH"] = str(size)
                 environ.pop("HTTP_TRANSFER_ENCODING", None)
