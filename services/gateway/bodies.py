@@ -58,7 +58,8 @@ class ClientGone(Exception):
 
 
 def too_large(limit: int, field: str = "body") -> PayloadTooLarge:
-    what = "no body" if limit == 0 else f"at most {limit} bytes"
+    size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+    what = "no body" if limit == 0 else f"at most {size}"
     return PayloadTooLarge(
         f"Nội dung quá lớn / the body is too large: this route takes {what}", field
     )
