@@ -175,6 +175,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             "LOA_FEEDBACK_HOTLINE_SECRET": HOTLINE_SECRET,
             "LOA_FEEDBACK_RECORDING_ORIGINS": "https://pbx.e2e.invalid",  # no call is recorded
             "LOA_RELAY_INTERVAL_MS": "100",
+            # The browser run plays a one-person center: the admin writes and approves. The
+            # refusal of self-approval is shown in tests/security/test_trust_self_approval.py.
+            "LOA_PUB_ALLOW_SELF_APPROVAL": "true",
         }
         ARTIFACTS.mkdir(exist_ok=True)
         log = (ARTIFACTS / "loa-e2e.log").open("w")
