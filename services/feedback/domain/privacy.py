@@ -10,8 +10,11 @@ days), then handled by staff.
   ticket of a phone (scope "phone") is handled only once staff (operator or admin) have recorded
   an identity check: who, when, how.
 - Access: staff export the data (decrypted) to answer the citizen; the export is not stored.
-- Deletion: contact data, look-up hashes, attachments and the call's number are erased; free text
-  (description, messages, answer, rating comment) is anonymized. Category, unit, dates, status,
+- Deletion: contact data, look-up hashes, attachments, the call's number and its recording (also
+  one not fetched yet) are erased; every free text of the tickets that can hold the citizen's
+  words (title, description, messages, answer, rating comment, history notes, replies to the
+  citizen and their errors, published question and answer, Open311 attributes) is anonymized
+  and sealed again; replies not sent yet are never sent. Category, unit, dates, status,
   on-time flag and rating score stay, so the reports and the SIPAS index do not change.
 """
 
@@ -35,6 +38,7 @@ from services.feedback.models import (
     email_messages,
     messages,
     notifications,
+    recordings,
     ticket_history,
     tickets,
 )
@@ -284,14 +288,28 @@ def erase(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[s
     # Whatever one ticket knew about the person (a name given once) is removed from all.
     contacts = [c for c in (desk.vault.open(t["contact_enc"]) for t in rows) if c]
 
-    def anon(text: str | None) -> str | None:
-        """Stored text (sealed, or opened) anonymized, sealed again."""
-        text = desk.vault.open_text(text)
+    def plain(text: str | None) -> str | None:
+        """Text anonymized (what one ticket knew about the person removed, then any phone,
+        e-mail, ID number or street address)."""
         if not text:
             return text
         for contact in contacts or [{}]:
             text = anonymize(text, contact)
-        return desk.vault.seal_text(text)
+        return text
+
+    def anon(text: str | None) -> str | None:
+        """Stored text (sealed, or opened) anonymized, sealed again."""
+        return desk.vault.seal_text(plain(desk.vault.open_text(text)))
+
+    def anon_values(value: Any) -> Any:
+        """Every string inside a JSON value (Open311 attributes) anonymized."""
+        if isinstance(value, str):
+            return plain(value)
+        if isinstance(value, list):
+            return [anon_values(v) for v in value]
+        if isinstance(value, dict):
+            return {k: anon_values(v) for k, v in value.items()}
+        return value
 
     for t in rows:
         tid = t["id"]
@@ -305,6 +323,9 @@ def erase(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[s
                 description=anon(t["description"]) or ERASED,
                 answer=anon(t["answer"]),
                 rating_comment=anon(t["rating_comment"]),
+                published_question=plain(t["published_question"]),
+                published_answer=plain(t["published_answer"]),
+                attributes=anon_values(t["attributes"]),
                 lat=None,
                 long=None,
             )
@@ -313,13 +334,31 @@ def erase(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[s
             session.execute(
                 update(messages).where(messages.c.id == m.id).values(body=anon(m.body) or "")
             )
-        for n in session.execute(
-            select(notifications.c.id, notifications.c.body).where(notifications.c.ticket_id == tid)
+        # History notes: the citizen's reopen reasons and replies, questions asked to them,
+        # file names of what they sent.
+        for h in session.execute(
+            select(ticket_history.c.id, ticket_history.c.note).where(
+                ticket_history.c.ticket_id == tid, ticket_history.c.note.is_not(None)
+            )
         ).all():
             session.execute(
-                update(notifications)
-                .where(notifications.c.id == n.id)
-                .values(body=anon(n.body) or "")
+                update(ticket_history).where(ticket_history.c.id == h.id).values(note=anon(h.note))
+            )
+        # Replies to the citizen: anonymized; those not yet sent are never sent (the address
+        # is erased).
+        for n in session.execute(
+            select(
+                notifications.c.id,
+                notifications.c.body,
+                notifications.c.status,
+                notifications.c.last_error,
+            ).where(notifications.c.ticket_id == tid)
+        ).all():
+            values: dict[str, Any] = {"body": anon(n.body) or "", "last_error": plain(n.last_error)}
+            if n.status == "pending":
+                values.update(status="failed", last_error=ERASED)
+            session.execute(
+                update(notifications).where(notifications.c.id == n.id).values(**values)
             )
         found = session.execute(select(calls.c.call_id).where(calls.c.ticket_id == tid))
         call_ids = [c.call_id for c in found]
@@ -331,6 +370,9 @@ def erase(desk: Desk, session: Session, request_id: str, actor: Actor) -> dict[s
                 .where(calls.c.call_id.in_(call_ids))
                 .values(caller_enc=None, caller_hash=None)
             )
+            # A recording not fetched yet would come back as an attachment; its URL may name
+            # the caller's number.
+            session.execute(delete(recordings).where(recordings.c.call_id.in_(call_ids)))
         keys += [a.key for a in session.execute(select(attachments.c.key).where(or_(*owned)))]
         session.execute(delete(attachments).where(or_(*owned)))
         session.execute(delete(email_messages).where(email_messages.c.ticket_id == tid))
