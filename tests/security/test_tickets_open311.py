@@ -11,16 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.feedback import conftest as feedback
-
-# The feedback service + gateway stack of tests/feedback (real RabbitMQ, database, HTTP).
-db_backend, fb_extra, fb_settings, platform, stack = (
-    feedback.db_backend,
-    feedback.fb_extra,
-    feedback.fb_settings,
-    feedback.platform,
-    feedback.stack,
-)
+from tests.security._feedback import *  # noqa: F403 - the stack's fixtures
 
 BASE = "/open311/v2"
 NAME = "Trần Thị Hoa"

@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.feedback import conftest as feedback
-
-# The feedback service + gateway stack of tests/feedback (real RabbitMQ, database, HTTP).
-db_backend, fb_extra, fb_settings, platform, stack = (
-    feedback.db_backend,
-    feedback.fb_extra,
-    feedback.fb_settings,
-    feedback.platform,
-    feedback.stack,
-)
+from tests.security._feedback import *  # noqa: F403 - the stack's fixtures
 
 VICTIM_PHONE = "0918 765 432"
 VICTIM_TEXT = "Chị Mai hỏi về thủ tục ly hôn, xin giữ kín; liên hệ sau 18 giờ."

@@ -16,16 +16,7 @@ import pytest
 
 from services.feedback.domain.tickets import Actor
 from shared.errors import Forbidden
-from tests.feedback import conftest as feedback
-
-# The feedback service + gateway stack of tests/feedback (real RabbitMQ, database, HTTP).
-db_backend, fb_extra, fb_settings, platform, stack = (
-    feedback.db_backend,
-    feedback.fb_extra,
-    feedback.fb_settings,
-    feedback.platform,
-    feedback.stack,
-)
+from tests.security._feedback import *  # noqa: F403 - the stack's fixtures
 
 UNIT_A, UNIT_B = "so-gtvt", "so-tp"
 PERSONAL = (
