@@ -59,6 +59,20 @@ class Gw:
             self.admin_password = CHANGED_ADMIN_PASSWORD
         return http, csrf
 
+    def first_sign_in(self, username: str, password: str) -> str:
+        """An account an admin made or reset signs in and changes that password, as it must
+        first (then signs out): its own password."""
+        http, csrf = self.login(username, password)
+        own = f"rieng-{username}-2026-{len(password)}"
+        changed = http.post(
+            f"{self.base}/api/auth/password",
+            json={"current_password": password, "new_password": own},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert changed.status_code == 204, changed.text
+        http.post(f"{self.base}/api/auth/logout", headers={"X-CSRF-Token": csrf})
+        return own
+
     def make_user(self, username: str, role: str, unit_id: str | None = None) -> str:
         http, csrf = self.admin()
         body = {"username": username, "role": role, "unit_id": unit_id, "display_name": username}
@@ -290,8 +304,9 @@ def test_admin_manages_accounts(gw: Gw) -> None:
     assert "unknown role" in problem(bad_role, 422)["detail"]
     problem(http.post(url, json={"username": "x y", "role": "viewer"}, headers=h), 422)
 
-    # An officer is signed in; an admin moves them to another role: their session ends.
-    officer_http, officer_csrf = gw.login("can.bo", "mat-khau-rat-dai")
+    # An officer is signed in (their own password first: the admin set this one); an admin moves
+    # them to another role: their session ends.
+    officer_http, officer_csrf = gw.login("can.bo", gw.first_sign_in("can.bo", "mat-khau-rat-dai"))
     assert "admin" in problem(officer_http.get(url), 403)["detail"]
     changed = http.patch(f"{url}/can.bo", json={"role": "viewer", "unit_id": None}, headers=h)
     assert changed.json()["role"] == "viewer" and changed.json()["unit_id"] is None
@@ -303,6 +318,8 @@ def test_admin_manages_accounts(gw: Gw) -> None:
     assert len(new_password) >= 16
     old = {"username": "can.bo", "password": "mat-khau-rat-dai"}
     problem(requests.post(f"{gw.base}/api/auth/login", json=old), 401)
+    assert reset.json()["user"]["must_change_password"] is True  # the admin knows it
+    new_password = gw.first_sign_in("can.bo", new_password)
     viewer_http, viewer_csrf = gw.login("can.bo", new_password)
     token = viewer_http.post(f"{gw.base}/api/auth/tokens", json={"name": "t"},
                              headers={"X-CSRF-Token": viewer_csrf}).json()["token"]  # fmt: skip

@@ -95,6 +95,20 @@ class Gateway:
             self._admin_changed = True
         return self.login("admin", NEW_ADMIN_PASSWORD)
 
+    def first_sign_in(self, username: str, password: str) -> str:
+        """An account an admin made or reset signs in and changes that password, as it must
+        first (tests/security/test_accounts_admin_set.py), then signs out: its own password."""
+        http_, csrf = self.login(username, password)
+        own = f"rieng-{username}-2026-{len(password)}"
+        changed = http_.post(
+            f"{self.base}/api/auth/password",
+            json={"current_password": password, "new_password": own},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert changed.status_code == 204, changed.text
+        http_.post(f"{self.base}/api/auth/logout", headers={"X-CSRF-Token": csrf})
+        return own
+
     def make_user(self, username: str, role: str = "viewer", unit_id: str | None = None) -> str:
         """A new account made by the admin: its password."""
         http_, csrf = self.admin()

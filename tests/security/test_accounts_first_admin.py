@@ -62,8 +62,11 @@ def test_first_admin_from_the_environment_must_change_it_too(start_gateway) -> N
     assert http.get(f"{gw.base}/api/admin/users").status_code == 403
     out = http.post(f"{gw.base}/api/auth/logout", headers={"X-CSRF-Token": csrf})
     assert out.status_code == 204
-    # Other accounts made by an admin are not held back (their first password is the admin's).
+    # Accounts an admin made are held back the same way (the admin knows their first password:
+    # test_accounts_admin_set.py); once changed, they work.
     password = gw.make_user("xem.thoi", "viewer")
     viewer, _ = gw.login("xem.thoi", password)
+    assert viewer.get(f"{gw.base}/api/auth/tokens").status_code == 403
+    viewer, _ = gw.login("xem.thoi", gw.first_sign_in("xem.thoi", password))
     assert viewer.get(f"{gw.base}/api/auth/tokens").status_code == 200
     assert requests.get(f"{gw.base}/api/auth/me").status_code == 401

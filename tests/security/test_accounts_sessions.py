@@ -61,7 +61,7 @@ def test_api_tokens_expire_by_default(start_gateway) -> None:
 
 def test_password_change_revokes_other_sessions_and_every_token(start_gateway) -> None:
     gw = start_gateway()
-    password = gw.make_user("bien.tap", "editor")
+    password = gw.first_sign_in("bien.tap", gw.make_user("bien.tap", "editor"))
     here, csrf = gw.login("bien.tap", password)
     elsewhere, _ = gw.login("bien.tap", password)
     token = here.post(f"{gw.base}/api/auth/tokens", json={"name": "máy dựng"},

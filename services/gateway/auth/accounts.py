@@ -99,7 +99,8 @@ class User:
     last_login_at: datetime | None = None
     created_at: datetime | None = None
     must_change_password: bool = False
-    """Set on the first admin: until changed, the account may only change it (guard.py)."""
+    """Set on the first admin and on passwords an admin set (new account, reset): until changed,
+    the account's sign-ins may only change it (guard.py)."""
 
     @classmethod
     def of(cls, row: RowMapping) -> User:
@@ -245,11 +246,16 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
 
 
 def set_password(
-    session: Session, user: User, password: str, keep_session: str | None = None
+    session: Session,
+    user: User,
+    password: str,
+    keep_session: str | None = None,
+    must_change: bool = False,
 ) -> None:
-    """A new password; the lock-out and a required change are lifted, and every session (but
-    `keep_session`, the one that made the change) and every API token of the account end:
-    whoever knew the old password must not keep what they opened with it."""
+    """A new password; the lock-out is lifted, and every session (but `keep_session`, the one
+    that made the change) and every API token of the account end: whoever knew the old password
+    must not keep what they opened with it. `must_change`: someone else set it (an admin's
+    reset), so the account must change it at its next sign-in; else a required change is done."""
     check_policy(password, user.username)
     session.execute(
         update(users)
@@ -260,7 +266,7 @@ def set_password(
             updated_at=now(),
             failed_logins=0,
             locked_until=None,
-            must_change_password=False,
+            must_change_password=must_change,
         )
     )
     revoke_all(session, user.id, tokens=True, except_session=keep_session)

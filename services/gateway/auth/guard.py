@@ -137,10 +137,16 @@ def authorize(ctx: RequestContext, spec: RouteSpec) -> None:
         return
     user = require(ctx)
     check_csrf(ctx)
-    if user.must_change_password and key(spec) not in WHILE_PASSWORD_MUST_CHANGE:
+    found = credential(ctx)
+    # A sign-in with a password set at installation or by an admin: only the change first. An
+    # API token of such an account can only have been made by an admin (for an integration):
+    # it is not held back.
+    signed_in = found is not None and found.kind == "session"
+    if user.must_change_password and signed_in and key(spec) not in WHILE_PASSWORD_MUST_CHANGE:
         raise accounts.PasswordChangeRequired(
-            "Hãy đổi mật khẩu ban đầu trước khi làm việc khác (POST /api/auth/password) / change "
-            "the initial password first (POST /api/auth/password); until then only that, "
+            "Hãy đổi mật khẩu ban đầu (do cài đặt hoặc quản trị viên đặt) trước khi làm việc khác "
+            "(POST /api/auth/password) / change the initial password (set at installation or by "
+            "an administrator) first (POST /api/auth/password); until then only that, "
             "GET /api/auth/me and sign-out are allowed"
         )
     require(ctx, *allowed)

@@ -67,10 +67,10 @@ _T: dict[str, tuple[str, str]] = {
     ),
     "login.change_title": ("Đổi mật khẩu ban đầu", "Change the initial password"),
     "login.change_intro": (
-        "Mật khẩu này được tạo khi cài đặt; hãy đặt mật khẩu của riêng bạn (ít nhất 10 ký tự) "
-        "trước khi làm việc.",
-        "This password was made at installation; set your own (at least 10 characters) before "
-        "you work.",
+        "Mật khẩu này được tạo khi cài đặt hoặc do quản trị viên đặt; hãy đặt mật khẩu của riêng "
+        "bạn (ít nhất 10 ký tự) trước khi làm việc.",
+        "This password was made at installation or set by an administrator; set your own (at "
+        "least 10 characters) before you work.",
     ),
     "login.current": ("Mật khẩu hiện tại", "Current password"),
     "login.new": ("Mật khẩu mới", "New password"),

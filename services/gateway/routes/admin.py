@@ -68,7 +68,7 @@ def list_users(ctx: RequestContext) -> Any:
 @route(
     "POST",
     "/api/admin/users",
-    summary="Create an account",
+    summary="Create an account (its password must be changed at its first sign-in)",
     tags=TAGS,
     request_model=UserIn,
     response_model=UserCreated,
@@ -79,7 +79,13 @@ def create_user(ctx: RequestContext) -> Any:
     password = body.password or _generated()
     with ctx.db.session() as session:
         user = accounts.create_user(
-            session, body.username, password, body.role, body.display_name, body.unit_id
+            session,
+            body.username,
+            password,
+            body.role,
+            body.display_name,
+            body.unit_id,
+            must_change_password=True,  # the admin knows it: the person sets their own
         )
     audit(ctx, "account.created", user.username, {"role": user.role, "unit_id": user.unit_id})
     out = UserCreated(user=UserOut(**user.public()), password=None if body.password else password)
@@ -144,17 +150,21 @@ def deactivate_user(ctx: RequestContext, user_id: str) -> Response:
 @route(
     "POST",
     "/api/admin/users/<user_id>/password",
-    summary="Reset a password (lifts a lock-out, ends the account's sessions and API tokens)",
+    summary="Reset a password (lifts a lock-out, ends the account's sessions and API tokens; "
+    "to be changed at the next sign-in)",
     tags=TAGS,
     request_model=PasswordReset,
     response_model=UserCreated,
 )
 def reset_password(ctx: RequestContext, user_id: str) -> Any:
+    """The account must change the password at its next sign-in (the admin knows this one),
+    unless the admin reset their own."""
+    admin = require(ctx)
     body = ctx.json(PasswordReset) if ctx.request.get_data(cache=True).strip() else PasswordReset()
     password = body.password or _generated()
     with ctx.db.session() as session:
         user = accounts.find_user(session, user_id)
-        accounts.set_password(session, user, password)
+        accounts.set_password(session, user, password, must_change=user.id != admin.id)
         user = accounts.get_user(session, user.id)
     audit(ctx, "account.password_reset", user.username)
     out = UserCreated(user=UserOut(**user.public()), password=None if body.password else password)

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from services.gateway.auth import accounts
 from services.gateway.auth.accounts import Credential
+from services.gateway.auth.bootstrap import FIRST_ADMIN
 from services.gateway.auth.guard import (
     SESSION_COOKIE,
     audit,
@@ -38,7 +39,9 @@ class UserOut(BaseModel):
     last_login_at: str | None = None
     created_at: str | None = None
     must_change_password: bool = Field(
-        False, description="Until changed, only POST /api/auth/password, me and logout answer"
+        False,
+        description="The password was set at installation or by an admin: until changed, a "
+        "sign-in may only use POST /api/auth/password, me and logout",
     )
 
 
@@ -269,7 +272,7 @@ def change_password(ctx: RequestContext) -> Response:
     keep = cred.id if cred.kind == "session" else None
     with ctx.db.session() as session:
         accounts.set_password(session, user, body.new_password, keep_session=keep)
-    if user.must_change_password:
+    if user.must_change_password and user.username == FIRST_ADMIN:
         (ctx.settings.data_dir / ".admin-password").unlink(missing_ok=True)
     audit(ctx, "auth.password_changed", user.username)
     return Response(status=204)

@@ -173,7 +173,7 @@ def test_expired_session_goes_to_sign_in_and_nothing_is_half_done(
     ctx = browser.new_context(base_url=system.url, locale="vi-VN")
     try:
         p = ctx.new_page()
-        login(p, name, password, to="/console/publishing")
+        password = login(p, name, password, to="/console/publishing")  # changed as it must be
         title = f"Bài không được lưu {uuid.uuid4().hex[:6]}"
         p.get_by_label("Tiêu đề", exact=True).fill(title)
         p.get_by_label("Nội dung", exact=True).fill("Nội dung gõ trước khi phiên hết hạn.")

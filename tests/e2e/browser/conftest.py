@@ -249,35 +249,43 @@ def login(
     username: str = "admin",
     password: str | None = None,
     to: str = "/console/dashboard",
-) -> None:
-    """Sign in through the sign-in page and land on `to`. The first admin's first sign-in
-    meets the change-password form: it is filled in as a person would."""
+) -> str:
+    """Sign in through the sign-in page and land on `to`; returns the account's password now.
+    The first sign-in of the first admin, and of an account whose password an admin set, meets
+    the change-password form: it is filled in as a person would."""
+    password = password or admin_password()
     page.goto(to)
     page.wait_for_url(re.compile(r".*/console/login\?.*"))
     page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(password or admin_password())
+    page.get_by_label("Mật khẩu").fill(password)
     page.get_by_role("button", name="Đăng nhập").click()
     page.wait_for_function(
         "() => document.getElementById('password-form') || location.pathname !== '/console/login'"
     )
     if page.locator("#password-form").count():
-        change_first_password(page)
+        password = change_first_password(page, username, password)
     page.wait_for_url(re.compile(r"^https?://[^/]+" + re.escape(to) + r"(\?.*)?$"))
+    return password
 
 
-def change_first_password(page: Any) -> None:
-    """The form shown to the first admin until the initial password is changed."""
+def change_first_password(page: Any, username: str = "admin", current: str = "") -> str:
+    """The form shown until a password set at installation (the first admin) or by an admin
+    (other accounts) is changed; returns the new password."""
     from playwright.sync_api import expect
 
+    current = current or ADMIN_PASSWORD
+    new = CHANGED_ADMIN_PASSWORD if username == "admin" else f"{current}-cua-rieng-toi"
     expect(page.get_by_role("heading", level=1)).to_have_text("Đổi mật khẩu ban đầu")
-    page.get_by_label("Mật khẩu hiện tại").fill(ADMIN_PASSWORD)
-    page.get_by_label("Mật khẩu mới", exact=True).fill(CHANGED_ADMIN_PASSWORD)
-    page.get_by_label("Nhập lại mật khẩu mới").fill(CHANGED_ADMIN_PASSWORD + "x")
+    page.get_by_label("Mật khẩu hiện tại").fill(current)
+    page.get_by_label("Mật khẩu mới", exact=True).fill(new)
+    page.get_by_label("Nhập lại mật khẩu mới").fill(new + "x")
     page.get_by_role("button", name="Đổi mật khẩu").click()
     expect(page.locator("#password-error")).to_contain_text("không khớp")
-    page.get_by_label("Nhập lại mật khẩu mới").fill(CHANGED_ADMIN_PASSWORD)
+    page.get_by_label("Nhập lại mật khẩu mới").fill(new)
     page.get_by_role("button", name="Đổi mật khẩu").click()
-    _admin["password"] = CHANGED_ADMIN_PASSWORD
+    if username == "admin":
+        _admin["password"] = new
+    return new
 
 
 def shot(page: Any, name: str) -> Path:
