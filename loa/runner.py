@@ -176,7 +176,10 @@ def serve(settings: Settings, services: list[str]) -> None:
         log.info("gateway on http://%s:%s", settings.http_host, settings.http_port)
         key_file = settings.data_dir / ".admin-password"
         if key_file.exists():
-            log.info("first admin account: admin (password in %s)", key_file)
+            log.info(
+                "first admin account: admin (password in %s, to be changed at the first sign-in)",
+                key_file,
+            )
     _wait(runner, stops)
     if health is not None:
         health.kill()

@@ -17,6 +17,8 @@
 #   loa-feedback-keys   LOA_FEEDBACK_PII_KEYS, LOA_FEEDBACK_LOOKUP_KEY -> the feedback pods only
 #                       (rotation of the PII key ring: docs/operations.md; keep a copy offline)
 #   loa-admin           LOA_ADMIN_PASSWORD (first 'admin' account)    -> the gateway pods only
+#   loa-metrics         LOA_METRICS_TOKEN (Bearer token for the gateway's /metrics) -> the gateway
+#                       pods and Prometheus (a scrape job's or ServiceMonitor's authorization)
 # LOA_AMQP_URI and loa-keda-rabbitmq need the RabbitMQ operator's Secret loa-rabbitmq-default-user:
 # the script waits for it (up to 10 minutes) once the RabbitmqCluster is applied.
 # Channel credentials (Facebook, Zalo, YouTube, SMTP, FTP) go in the optional Secret loa-channels,
@@ -64,6 +66,12 @@ if ! exists loa-admin; then
     "${K[@]}" create secret generic loa-admin --from-literal=LOA_ADMIN_PASSWORD="$(rand 16)"
     label loa-admin
     echo "first admin password: kubectl -n $NS get secret loa-admin -o jsonpath='{.data.LOA_ADMIN_PASSWORD}' | base64 -d"
+fi
+if ! exists loa-metrics; then
+    # Prometheus sends it as `Authorization: Bearer …` to the gateway's /metrics; copy the Secret
+    # (key LOA_METRICS_TOKEN) to Prometheus's namespace for a ServiceMonitor's authorization.
+    "${K[@]}" create secret generic loa-metrics --from-literal=LOA_METRICS_TOKEN="$(rand)"
+    label loa-metrics
 fi
 
 if ! exists loa-secrets || ! exists loa-keda-rabbitmq; then

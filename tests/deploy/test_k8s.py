@@ -34,6 +34,7 @@ EXTERNAL_SECRETS = {
     "loa-minio-env",
     "loa-feedback-keys",
     "loa-admin",
+    "loa-metrics",
 }
 
 

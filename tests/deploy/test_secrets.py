@@ -144,3 +144,37 @@ def test_k8s_gives_feedback_its_keys_and_the_gateway_the_admin_password(rendered
             "name": "loa-admin",
             "key": "LOA_ADMIN_PASSWORD",
         }, overlay
+
+
+def test_metrics_token_and_trusted_proxies_are_wired(tools, tmp_path, rendered) -> None:
+    """Issue 13: Prometheus's token and the proxy networks reach the gateway (k8s and compose)."""
+    import json
+
+    from tests.deploy.test_compose import compose_config, filled_env
+
+    make_secrets = (ROOT / "deploy" / "k8s" / "make-secrets.sh").read_text()
+    assert "create secret generic loa-metrics" in make_secrets
+    assert "--from-literal=LOA_METRICS_TOKEN=" in make_secrets
+    for overlay, docs in rendered.items():
+        gateway = next(
+            d["spec"]["template"]["spec"]["containers"][0]
+            for d in docs
+            if d["kind"] == "Deployment" and d["metadata"]["name"] == "loa-gateway"
+        )
+        env = {e["name"]: e for e in gateway.get("env", [])}
+        assert env["LOA_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "loa-metrics",
+            "key": "LOA_METRICS_TOKEN",
+        }, overlay
+        proxies = env["LOA_TRUSTED_PROXIES"]["value"]
+        assert proxies and "0.0.0.0/0" not in proxies, overlay
+    proc = compose_config(tools, filled_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    gw = json.loads(proc.stdout)["services"]["gateway"]["environment"]
+    assert gw["LOA_METRICS_TOKEN"] == "dummy-not-a-secret"
+    # Compose publishes the gateway directly (no proxy service): .env's value, empty by default.
+    assert gw["LOA_TRUSTED_PROXIES"] == "dummy-not-a-secret"
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert '"${LOA_TRUSTED_PROXIES:-}"' in compose and "nginx" not in compose
+    example = (ROOT / ".env.example").read_text().splitlines()
+    assert "LOA_METRICS_TOKEN=" in example and "LOA_TRUSTED_PROXIES=" in example
